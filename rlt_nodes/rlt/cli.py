@@ -1,0 +1,58 @@
+"""`rlt` command line: one entry point, subcommands registered in `COMMANDS`.
+
+Each command lives in a module under `rlt.commands` exposing `add_arguments(parser)` and `run(args) -> int`.
+Those modules keep their top-level imports light (heavy imports such as torch or mujoco go inside `run`), so
+`rlt --help` stays fast. This module owns only the command table and the dispatch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# command path -> (module under rlt.commands, one-line help)
+COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
+    ("env",): ("env", "check the installation: versions, ROS environment, rendering, ONNX Runtime providers"),
+}
+
+GROUP_HELP: dict[tuple[str, ...], str] = {
+    ("sim",): "simulator tools: demonstrations",
+    ("bench",): "benchmarks that print figures against a baseline measured in the same run",
+    ("train",): "train the base VLA and the RL-token encoder",
+    ("diagnose",): "diagnostics of trained models",
+    ("bag",): "record, replay and evaluate rosbags (MCAP)",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rlt",
+        description="RL tokens (RLT) on ROS 2: online RL that edits a frozen VLA's action chunks.",
+    )
+    root = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    groups: dict[tuple[str, ...], argparse._SubParsersAction] = {(): root}
+    for path, (module, help_text) in COMMANDS.items():
+        for depth in range(1, len(path)):
+            prefix = path[:depth]
+            if prefix not in groups:
+                group = groups[path[: depth - 1]].add_parser(prefix[-1], help=GROUP_HELP.get(prefix, ""))
+                groups[prefix] = group.add_subparsers(dest="_".join(prefix), metavar="COMMAND", required=True)
+        sub = groups[path[:-1]].add_parser(path[-1], help=help_text, description=help_text)
+        mod = importlib.import_module(f"rlt.commands.{module}")
+        mod.add_arguments(sub)
+        sub.set_defaults(_module=mod)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args._module.run(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""Scripted teleoperator: a privileged P-controller with tunable imperfections, and an episode runner for it.
+
+This module owns the demonstrator whose success rate and episode durations are the "scripted teleop" reference
+of the benchmark. It reads privileged simulator state (tip offset, yaw error), so it exists only in simulation.
+The controller aligns the peg 15 mm above the perceived hole (or at its start height, if lower), descends,
+slows down near the rim, and stops correcting x/y once the tip is at the rim so that the chamfer and the compliant
+servos centre the peg. It does not search: a large perception bias leaves it stalled on the rim.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterator
+
+import numpy as np
+
+from rlt.sim.config import ExpertConfig
+from rlt.sim.env import ACTION_DIM, Observation, PegInsertEnv, StepResult
+
+ALIGN_HEIGHT = 0.015  # m, tip height above the rim at which the expert aligns before descending
+_GAIN = 0.5  # P gain: fraction of the remaining error commanded per control step
+_ALIGN_XY_TOLERANCE = 0.0005  # m, hand over to the descent once aligned this well ...
+_ALIGN_YAW_TOLERANCE = math.radians(1)  # rad
+_ALIGN_Z_TOLERANCE = 0.002  # m
+_DESCENT_XY_STEP = 0.001  # m, max x/y correction per step while descending
+_DESCENT_YAW_STEP = 0.02  # rad
+_FREE_XY_HEIGHT = 0.001  # m, x/y corrections stop below this tip height (contact with the chamfer)
+_SLOW_HEIGHT = 0.004  # m, descend slowly from this tip height above the rim ...
+_DEEP = -0.003  # m, ... down to this depth below the rim (inside the hole)
+_FAST_DESCENT = 0.0016  # m per step (32 mm/s at 20 Hz)
+_SLOW_DESCENT = 0.0008  # m per step
+
+
+@dataclasses.dataclass(frozen=True)
+class ExpertStep:
+    """One step of a scripted episode: what was seen, what was commanded, and what happened."""
+
+    obs: Observation  # observation the action was computed at
+    tip_offset: np.ndarray  # float64[3], privileged tip position in the hole frame at `obs`, m
+    yaw_error: float  # rad, privileged peg yaw error at `obs` (mod pi)
+    executed: np.ndarray  # float64[4], action sent to the env (label + DART noise)
+    label: np.ndarray  # float64[4], the teleoperator's intended action (recorded as the demonstration)
+    result: StepResult  # outcome of executing `executed`
+
+
+class ScriptedTeleop:
+    """Privileged P-controller with per-episode perception bias, per-step noise and DART execution noise."""
+
+    def __init__(self, env: PegInsertEnv, cfg: ExpertConfig, rng: np.random.Generator | None = None) -> None:
+        self.env = env
+        self.cfg = cfg
+        self.rng = np.random.default_rng(cfg.seed) if rng is None else rng
+        self._bound = np.array([env.cfg.max_translation_step] * 3 + [env.cfg.max_rotation_step])  # float64[4]
+        self._noise = np.array([cfg.action_noise_xyz_sigma] * 3 + [cfg.action_noise_yaw_sigma])  # float64[4]
+        self._dart = np.array([cfg.dart_xyz_sigma] * 3 + [cfg.dart_yaw_sigma])  # float64[4]
+        self._bias_xy = np.zeros(2)  # m, perceived minus true hole position, hole frame
+        self._bias_yaw = 0.0  # rad
+        self._align_height = ALIGN_HEIGHT
+        self._aligned = False
+
+    def reset(self) -> None:
+        """Start a new episode (call after `env.reset`): draw the perception bias, go back to aligning."""
+        self._bias_xy = self.rng.normal(0.0, self.cfg.bias_xy_sigma, 2)
+        self._bias_yaw = float(self.rng.normal(0.0, self.cfg.bias_yaw_sigma))
+        self._align_height = min(ALIGN_HEIGHT, float(self.env.tip_offset()[2]))
+        self._aligned = False
+
+    def act(self) -> tuple[np.ndarray, np.ndarray]:
+        """(executed, label) float64[4] actions for the current state; executed = label + DART noise."""
+        tip = self.env.tip_offset()
+        xy_error = _rotate(self.env.hole_yaw(), self._bias_xy - tip[:2])  # float64[2], world frame, m
+        yaw_error = self._bias_yaw - self.env.yaw_error()
+        height = tip[2]
+        action = np.zeros(ACTION_DIM)
+        if not self._aligned:
+            step = self.env.cfg.max_translation_step
+            action[:2] = np.clip(_GAIN * xy_error, -step, step)
+            action[2] = np.clip(_GAIN * (self._align_height - height), -step, step)
+            action[3] = _GAIN * yaw_error
+            self._aligned = bool(
+                np.linalg.norm(xy_error) < _ALIGN_XY_TOLERANCE
+                and abs(yaw_error) < _ALIGN_YAW_TOLERANCE
+                and abs(height - self._align_height) < _ALIGN_Z_TOLERANCE
+            )
+        else:
+            if height > _FREE_XY_HEIGHT:
+                action[:2] = np.clip(_GAIN * xy_error, -_DESCENT_XY_STEP, _DESCENT_XY_STEP)
+                action[3] = np.clip(_GAIN * yaw_error, -_DESCENT_YAW_STEP, _DESCENT_YAW_STEP)
+            action[2] = -_SLOW_DESCENT if _DEEP < height < _SLOW_HEIGHT else -_FAST_DESCENT
+        label = np.clip(action + self.rng.normal(0.0, self._noise), -self._bound, self._bound)
+        executed = np.clip(label + self.rng.normal(0.0, self._dart), -self._bound, self._bound)
+        return executed, label
+
+
+def rollout(env: PegInsertEnv, teleop: ScriptedTeleop, seed: int, mode: str = "full") -> Iterator[ExpertStep]:
+    """Reset `env` with `seed` in `mode` and run `teleop` until the episode ends, yielding every step."""
+    obs = env.reset(seed, mode)
+    teleop.reset()
+    while True:
+        tip_offset, yaw_error = env.tip_offset(), env.yaw_error()
+        executed, label = teleop.act()
+        result = env.step(executed)
+        yield ExpertStep(obs, tip_offset, yaw_error, executed, label, result)
+        if result.terminated or result.truncated:
+            return
+        obs = result.obs
+
+
+def run_episode(env: PegInsertEnv, teleop: ScriptedTeleop, seed: int, mode: str = "full") -> tuple[bool, int]:
+    """Run one scripted episode; returns (success, duration in control steps)."""
+    last = None
+    for last in rollout(env, teleop, seed, mode):
+        pass
+    assert last is not None  # an episode has at least one step
+    return bool(last.result.info["success"]), int(last.result.info["duration"])
+
+
+def _rotate(angle: float, vector: np.ndarray) -> np.ndarray:
+    """float64[2]: `vector` rotated by `angle` rad about +z."""
+    c, s = math.cos(angle), math.sin(angle)
+    return np.array([c * vector[0] - s * vector[1], s * vector[0] + c * vector[1]])

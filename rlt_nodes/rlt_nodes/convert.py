@@ -1,0 +1,288 @@
+"""The one translation layer between ROS 2 messages and the core's numpy arrays / `rlt.types` dataclasses.
+
+Every message the stack uses goes through a `*_to_msg` / `*_from_msg` pair here, so nodes hold no conversion code.
+Incoming messages are validated: a wrong shape, a size mismatch or a NaN raises `ValueError` naming the field.
+`sensor_msgs/Image` uses the real `cv_bridge` when it imports (a ROS 2 install) and the numpy path otherwise (the
+PyPI `cv-bridge` is a broken ROS 1 copy); both give the same result for the encodings used here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from builtin_interfaces.msg import Time
+from rlt_msgs.msg import ActionChunk as ActionChunkMsg
+from rlt_msgs.msg import EpisodeEvent as EpisodeEventMsg
+from rlt_msgs.msg import PolicyWeights as PolicyWeightsMsg
+from rlt_msgs.msg import Tensor as TensorMsg
+from rlt_msgs.msg import Transition as TransitionMsg
+from rlt_msgs.msg import VlaOutput as VlaOutputMsg
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Header
+
+from rlt.types import ActionChunk, EpisodeEvent, PolicyWeights, Transition, VlaOutput, as_array
+
+
+def _working_cv_bridge() -> object | None:
+    """A real ROS 2 cv_bridge if one imports and round-trips an image; the PyPI ROS 1 copy fails that check."""
+    try:
+        from cv_bridge import CvBridge
+
+        bridge = CvBridge()
+        probe = np.arange(12, dtype=np.uint8).reshape(2, 2, 3)
+        ok = np.array_equal(bridge.imgmsg_to_cv2(bridge.cv2_to_imgmsg(probe, encoding="rgb8")), probe)
+    except Exception:
+        return None
+    return bridge if ok else None
+
+
+_BRIDGE = _working_cv_bridge()
+
+# encoding -> (dtype, channels)
+IMAGE_ENCODINGS: dict[str, tuple[np.dtype, int]] = {
+    "rgb8": (np.dtype(np.uint8), 3),
+    "bgr8": (np.dtype(np.uint8), 3),
+    "mono8": (np.dtype(np.uint8), 1),
+    "mono16": (np.dtype(np.uint16), 1),
+    "16UC1": (np.dtype(np.uint16), 1),
+    "32FC1": (np.dtype(np.float32), 1),
+}
+
+
+# ---------------------------------------------------------------------- time
+def stamp_to_ns(stamp: Time) -> int:
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def ns_to_stamp(ns: int) -> Time:
+    return Time(sec=int(ns // 1_000_000_000), nanosec=int(ns % 1_000_000_000))
+
+
+def _header(stamp_ns: int, frame_id: str = "") -> Header:
+    return Header(stamp=ns_to_stamp(stamp_ns), frame_id=frame_id)
+
+
+def _floats(values: np.ndarray) -> np.ndarray:
+    """float32 contiguous 1-D copy for a float32[] field (rclpy accepts ndarray there)."""
+    return np.ascontiguousarray(values, dtype=np.float32).ravel()
+
+
+def _view(name: str, field: object, size: int | None = None) -> np.ndarray:
+    """Zero-copy float32 view of a received float32[] field, checked for size and NaN."""
+    arr = np.frombuffer(field, dtype=np.float32) if not isinstance(field, np.ndarray) else field
+    if size is not None and arr.size != size:
+        raise ValueError(f"{name}: expected {size} values, got {arr.size}")
+    return as_array(name, arr, 1)
+
+
+# ---------------------------------------------------------------------- images
+def image_to_msg(image: np.ndarray, encoding: str = "rgb8", stamp_ns: int = 0, frame_id: str = "") -> Image:
+    """uint8[H, W, 3] (or [H, W] / [H, W, 1] for mono encodings) -> sensor_msgs/Image."""
+    if encoding not in IMAGE_ENCODINGS:
+        raise ValueError(f"Image.encoding: unsupported {encoding!r}; expected one of {sorted(IMAGE_ENCODINGS)}")
+    dtype, channels = IMAGE_ENCODINGS[encoding]
+    arr = np.asarray(image)
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.ndim != 3 or arr.shape[2] != channels or arr.dtype != dtype:
+        raise ValueError(
+            f"Image.data: encoding {encoding} needs {dtype}[H, W, {channels}], got {arr.dtype}{list(arr.shape)}"
+        )
+    if _BRIDGE is not None:  # pragma: no cover - only with a real ROS 2 cv_bridge
+        msg = _BRIDGE.cv2_to_imgmsg(np.ascontiguousarray(arr.squeeze()), encoding=encoding)
+        msg.header = _header(stamp_ns, frame_id)
+        return msg
+    h, w, _ = arr.shape
+    msg = Image(header=_header(stamp_ns, frame_id), height=h, width=w, encoding=encoding, is_bigendian=0)
+    msg.step = w * channels * dtype.itemsize
+    msg.data = np.ascontiguousarray(arr).tobytes()
+    return msg
+
+
+def image_from_msg(msg: Image, expect_encoding: str | None = None) -> np.ndarray:
+    """sensor_msgs/Image -> array[H, W, C] (a zero-copy view for the numpy path)."""
+    if expect_encoding is not None and msg.encoding != expect_encoding:
+        raise ValueError(f"Image.encoding: expected {expect_encoding!r}, got {msg.encoding!r}")
+    if msg.encoding not in IMAGE_ENCODINGS:
+        raise ValueError(f"Image.encoding: unsupported {msg.encoding!r}; expected one of {sorted(IMAGE_ENCODINGS)}")
+    dtype, channels = IMAGE_ENCODINGS[msg.encoding]
+    if _BRIDGE is not None:  # pragma: no cover - only with a real ROS 2 cv_bridge
+        return np.asarray(_BRIDGE.imgmsg_to_cv2(msg)).reshape(msg.height, msg.width, channels)
+    row = msg.width * channels * dtype.itemsize
+    if msg.step < row or len(msg.data) != msg.step * msg.height:
+        raise ValueError(
+            f"Image.data: {len(msg.data)} bytes do not fit height={msg.height} step={msg.step} "
+            f"(width={msg.width}, {msg.encoding})"
+        )
+    buf = np.frombuffer(msg.data, dtype=np.uint8).reshape(msg.height, msg.step)[:, :row]
+    arr = buf.view(dtype.newbyteorder(">" if msg.is_bigendian else "<")) if dtype.itemsize > 1 else buf
+    return arr.reshape(msg.height, msg.width, channels)
+
+
+# ---------------------------------------------------------------------- joint state / proprio
+def joint_state_to_msg(
+    names: tuple[str, ...], position: np.ndarray, velocity: np.ndarray | None = None, stamp_ns: int = 0
+) -> JointState:
+    position = as_array("JointState.position", position, 1, (len(names),))
+    msg = JointState(header=_header(stamp_ns), name=list(names), position=position.astype(np.float64).tolist())
+    if velocity is not None:
+        velocity = as_array("JointState.velocity", velocity, 1, (len(names),))
+        msg.velocity = velocity.astype(np.float64).tolist()
+    return msg
+
+
+def joint_state_from_msg(msg: JointState, names: tuple[str, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """-> (position float32[N], velocity float32[N]) in the order of `names` (default: the message's order)."""
+    n = len(msg.name)
+    if len(msg.position) != n or (len(msg.velocity) not in (0, n)):
+        raise ValueError(f"JointState: {n} names but {len(msg.position)} positions and {len(msg.velocity)} velocities")
+    pos = as_array("JointState.position", msg.position, 1)
+    vel = as_array("JointState.velocity", msg.velocity, 1) if len(msg.velocity) else np.zeros(n, np.float32)
+    if names is None:
+        return pos, vel
+    index = {k: i for i, k in enumerate(msg.name)}
+    missing = [k for k in names if k not in index]
+    if missing:
+        raise ValueError(f"JointState.name: missing {missing}; message has {list(msg.name)}")
+    order = [index[k] for k in names]
+    return pos[order], vel[order]
+
+
+# ---------------------------------------------------------------------- rlt_msgs
+def chunk_to_msg(chunk: ActionChunk) -> ActionChunkMsg:
+    return ActionChunkMsg(
+        header=_header(chunk.stamp_ns, chunk.frame_id),
+        chunk_id=chunk.chunk_id,
+        source=int(chunk.source),
+        axis_names=list(chunk.axis_names),
+        chunk_len=chunk.chunk_len,
+        data=_floats(chunk.data),
+    )
+
+
+def chunk_from_msg(msg: ActionChunkMsg) -> ActionChunk:
+    d = len(msg.axis_names)
+    if d == 0:
+        raise ValueError("ActionChunk.axis_names: empty; expected one name per action column")
+    data = _view("ActionChunk.data", msg.data, msg.chunk_len * d).reshape(msg.chunk_len, d)
+    return ActionChunk(
+        data=data,
+        axis_names=tuple(msg.axis_names),
+        source=msg.source,
+        chunk_id=msg.chunk_id,
+        stamp_ns=stamp_to_ns(msg.header.stamp),
+        frame_id=msg.header.frame_id,
+    )
+
+
+def vla_output_to_msg(out: VlaOutput) -> VlaOutputMsg:
+    return VlaOutputMsg(
+        header=_header(out.stamp_ns),
+        episode_id=out.episode_id,
+        step=out.step,
+        model_id=out.model_id,
+        reference=chunk_to_msg(out.reference),
+        rl_token=_floats(out.rl_token),
+        proprio=_floats(out.proprio),
+    )
+
+
+def vla_output_from_msg(msg: VlaOutputMsg) -> VlaOutput:
+    return VlaOutput(
+        reference=chunk_from_msg(msg.reference),
+        rl_token=_view("VlaOutput.rl_token", msg.rl_token),
+        proprio=_view("VlaOutput.proprio", msg.proprio),
+        episode_id=msg.episode_id,
+        step=msg.step,
+        model_id=msg.model_id,
+        stamp_ns=stamp_to_ns(msg.header.stamp),
+    )
+
+
+def transition_to_msg(t: Transition) -> TransitionMsg:
+    c, d = t.action.shape
+    return TransitionMsg(
+        header=_header(t.stamp_ns),
+        episode_id=t.episode_id,
+        step=t.step,
+        chunk_len=c,
+        action_dim=d,
+        rl_token=_floats(t.rl_token),
+        proprio=_floats(t.proprio),
+        action=_floats(t.action),
+        reference=_floats(t.reference),
+        rewards=_floats(t.rewards),
+        done=t.done,
+        intervened=t.intervened,
+        next_rl_token=_floats(t.next_rl_token),
+        next_proprio=_floats(t.next_proprio),
+        next_reference=_floats(t.next_reference),
+    )
+
+
+def transition_from_msg(msg: TransitionMsg) -> Transition:
+    c, d = msg.chunk_len, msg.action_dim
+    if c == 0 or d == 0:
+        raise ValueError(f"Transition.chunk_len/action_dim: must be > 0, got {c}/{d}")
+
+    def chunk(name: str, field: object) -> np.ndarray:
+        return _view(f"Transition.{name}", field, c * d).reshape(c, d)
+
+    return Transition(
+        rl_token=_view("Transition.rl_token", msg.rl_token),
+        proprio=_view("Transition.proprio", msg.proprio),
+        action=chunk("action", msg.action),
+        reference=chunk("reference", msg.reference),
+        rewards=_view("Transition.rewards", msg.rewards, c),
+        done=msg.done,
+        intervened=msg.intervened,
+        next_rl_token=_view("Transition.next_rl_token", msg.next_rl_token),
+        next_proprio=_view("Transition.next_proprio", msg.next_proprio),
+        next_reference=chunk("next_reference", msg.next_reference),
+        episode_id=msg.episode_id,
+        step=msg.step,
+        stamp_ns=stamp_to_ns(msg.header.stamp),
+    )
+
+
+def weights_to_msg(w: PolicyWeights) -> PolicyWeightsMsg:
+    tensors = [TensorMsg(name=k, shape=list(v.shape), data=_floats(v)) for k, v in w.tensors.items()]
+    return PolicyWeightsMsg(
+        header=_header(w.stamp_ns),
+        version=w.version,
+        learner_step=w.learner_step,
+        architecture=w.architecture,
+        tensors=tensors,
+    )
+
+
+def weights_from_msg(msg: PolicyWeightsMsg) -> PolicyWeights:
+    tensors = {}
+    for t in msg.tensors:
+        shape = tuple(int(s) for s in t.shape)
+        tensors[t.name] = _view(f"PolicyWeights.tensors[{t.name!r}]", t.data, int(np.prod(shape))).reshape(shape)
+    return PolicyWeights(
+        version=msg.version,
+        tensors=tensors,
+        learner_step=msg.learner_step,
+        architecture=msg.architecture,
+        stamp_ns=stamp_to_ns(msg.header.stamp),
+    )
+
+
+def event_to_msg(e: EpisodeEvent) -> EpisodeEventMsg:
+    return EpisodeEventMsg(
+        header=_header(e.stamp_ns), episode_id=e.episode_id, event=int(e.event), step=e.step, detail=e.detail
+    )
+
+
+def event_from_msg(msg: EpisodeEventMsg) -> EpisodeEvent:
+    try:
+        return EpisodeEvent(
+            event=msg.event,
+            episode_id=msg.episode_id,
+            step=msg.step,
+            detail=msg.detail,
+            stamp_ns=stamp_to_ns(msg.header.stamp),
+        )
+    except ValueError as exc:
+        raise ValueError(f"EpisodeEvent.event: unknown value {msg.event}") from exc

@@ -1,0 +1,25 @@
+"""ament_python package `rlt_nodes`: ships the pure core `rlt` and the thin ROS 2 nodes `rlt_nodes`."""
+
+from setuptools import find_packages, setup
+
+PACKAGE = "rlt_nodes"
+NODES: list[str] = []
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(include=["rlt", "rlt.*", "rlt_nodes", "rlt_nodes.*"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+    ],
+    install_requires=["setuptools"],
+    zip_safe=False,
+    maintainer="RLT developers",
+    maintainer_email="dev@rlt.local",
+    description="RL tokens (RLT) on ROS 2: pure core and thin nodes",
+    license="Apache-2.0",
+    entry_points={
+        "console_scripts": ["rlt = rlt.cli:main"] + [f"{n} = {PACKAGE}.{n}_node:main" for n in NODES],
+    },
+)
