@@ -70,21 +70,86 @@ class ActionChunk:
         return int(self.data.shape[0])
 
 
+class Phase(enum.IntEnum):
+    """Who drives (ChunkRequest.PHASE_*)."""
+
+    APPROACH = 0
+    CRITICAL = 1
+
+
+class Terminal(enum.IntEnum):
+    """How an episode ends at a request step (ChunkRequest.TERMINAL_*)."""
+
+    NONE = 0
+    SUCCESS = 1
+    FAILURE = 2
+    TIMEOUT = 3
+
+
+@dataclasses.dataclass
+class ChunkRequest:
+    """The driver's report of steps executed since its last request, and its request for a VLA pass (+ chunk).
+
+    executed: float32[n, D] rows actually executed (oldest first), sources: Source per row, rewards: float32[n].
+    """
+
+    episode_id: int
+    step: int
+    axis_names: tuple[str, ...]
+    phase: Phase = Phase.APPROACH
+    need_chunk: bool = True
+    terminal: Terminal = Terminal.NONE
+    executed: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 0), np.float32))
+    sources: tuple[Source, ...] = ()
+    rewards: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.float32))
+    stamp_ns: int = 0
+
+    def __post_init__(self) -> None:
+        self.axis_names = tuple(self.axis_names)
+        d = len(self.axis_names)
+        self.executed = as_array("ChunkRequest.executed", np.reshape(self.executed, (-1, d)), 2, (None, d))
+        n = self.executed.shape[0]
+        self.rewards = as_array("ChunkRequest.rewards", self.rewards, 1, (n,))
+        if len(self.sources) != n:
+            raise ValueError(f"ChunkRequest.sources: expected {n} entries (one per executed row), got {len(self.sources)}")
+        self.sources = tuple(Source(s) for s in self.sources)
+        self.phase, self.terminal = Phase(self.phase), Terminal(self.terminal)
+        self.need_chunk = bool(self.need_chunk)
+
+
 @dataclasses.dataclass
 class VlaOutput:
-    """One VLA forward pass: reference chunk ã[H, D], RL token z_rl[Z] and the proprio[P] it consumed."""
+    """One VLA forward pass answering `request`: reference chunk ã[H, D], RL token z_rl[Z], the proprio[P] used."""
 
+    request: ChunkRequest
     reference: ActionChunk
     rl_token: np.ndarray  # float32[Z]
     proprio: np.ndarray  # float32[P]
-    episode_id: int = 0
-    step: int = 0
     model_id: str = ""
     stamp_ns: int = 0
 
     def __post_init__(self) -> None:
         self.rl_token = as_array("VlaOutput.rl_token", self.rl_token, 1)
         self.proprio = as_array("VlaOutput.proprio", self.proprio, 1)
+
+
+@dataclasses.dataclass
+class SimState:
+    """Kinematic state to render the sim scene: qpos float64[nq], mocap float64[7 * nmocap], params float64[k]."""
+
+    episode_id: int
+    step: int
+    qpos: np.ndarray
+    mocap: np.ndarray
+    params: np.ndarray
+    stamp_ns: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("qpos", "mocap", "params"):
+            arr = np.asarray(getattr(self, name), dtype=np.float64)
+            if arr.ndim != 1 or not np.isfinite(arr).all():
+                raise ValueError(f"SimState.{name}: expected a finite 1-D array, got shape {arr.shape}")
+            setattr(self, name, arr)
 
 
 @dataclasses.dataclass

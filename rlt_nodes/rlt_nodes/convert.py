@@ -11,15 +11,26 @@ from __future__ import annotations
 import numpy as np
 from builtin_interfaces.msg import Time
 from rlt_msgs.msg import ActionChunk as ActionChunkMsg
+from rlt_msgs.msg import ChunkRequest as ChunkRequestMsg
 from rlt_msgs.msg import EpisodeEvent as EpisodeEventMsg
 from rlt_msgs.msg import PolicyWeights as PolicyWeightsMsg
+from rlt_msgs.msg import SimState as SimStateMsg
 from rlt_msgs.msg import Tensor as TensorMsg
 from rlt_msgs.msg import Transition as TransitionMsg
 from rlt_msgs.msg import VlaOutput as VlaOutputMsg
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Header
 
-from rlt.types import ActionChunk, EpisodeEvent, PolicyWeights, Transition, VlaOutput, as_array
+from rlt.types import (
+    ActionChunk,
+    ChunkRequest,
+    EpisodeEvent,
+    PolicyWeights,
+    SimState,
+    Transition,
+    VlaOutput,
+    as_array,
+)
 
 
 def _working_cv_bridge() -> object | None:
@@ -174,11 +185,49 @@ def chunk_from_msg(msg: ActionChunkMsg) -> ActionChunk:
     )
 
 
+def request_to_msg(req: ChunkRequest) -> ChunkRequestMsg:
+    return ChunkRequestMsg(
+        header=_header(req.stamp_ns),
+        episode_id=req.episode_id,
+        step=req.step,
+        phase=int(req.phase),
+        need_chunk=req.need_chunk,
+        terminal=int(req.terminal),
+        axis_names=list(req.axis_names),
+        executed=_floats(req.executed),
+        sources=bytes(int(x) for x in req.sources),
+        rewards=_floats(req.rewards),
+    )
+
+
+def request_from_msg(msg: ChunkRequestMsg) -> ChunkRequest:
+    d = len(msg.axis_names)
+    if d == 0:
+        raise ValueError("ChunkRequest.axis_names: empty; expected one name per action column")
+    n = len(msg.sources)
+    try:
+        return ChunkRequest(
+            episode_id=msg.episode_id,
+            step=msg.step,
+            axis_names=tuple(msg.axis_names),
+            phase=msg.phase,
+            need_chunk=msg.need_chunk,
+            terminal=msg.terminal,
+            executed=_view("ChunkRequest.executed", msg.executed, n * d).reshape(n, d),
+            sources=tuple(bytes(msg.sources)),
+            rewards=_view("ChunkRequest.rewards", msg.rewards, n),
+            stamp_ns=stamp_to_ns(msg.header.stamp),
+        )
+    except ValueError as exc:
+        if "ChunkRequest." in str(exc):
+            raise
+        raise ValueError(f"ChunkRequest.phase/terminal/sources: {exc}") from exc
+
+
 def vla_output_to_msg(out: VlaOutput) -> VlaOutputMsg:
     return VlaOutputMsg(
         header=_header(out.stamp_ns),
-        episode_id=out.episode_id,
-        step=out.step,
+        request=request_to_msg(out.request),
         model_id=out.model_id,
         reference=chunk_to_msg(out.reference),
         rl_token=_floats(out.rl_token),
@@ -188,12 +237,33 @@ def vla_output_to_msg(out: VlaOutput) -> VlaOutputMsg:
 
 def vla_output_from_msg(msg: VlaOutputMsg) -> VlaOutput:
     return VlaOutput(
+        request=request_from_msg(msg.request),
         reference=chunk_from_msg(msg.reference),
         rl_token=_view("VlaOutput.rl_token", msg.rl_token),
         proprio=_view("VlaOutput.proprio", msg.proprio),
+        model_id=msg.model_id,
+        stamp_ns=stamp_to_ns(msg.header.stamp),
+    )
+
+
+def sim_state_to_msg(state: SimState) -> SimStateMsg:
+    return SimStateMsg(
+        header=_header(state.stamp_ns),
+        episode_id=state.episode_id,
+        step=state.step,
+        qpos=np.ascontiguousarray(state.qpos, np.float64),
+        mocap=np.ascontiguousarray(state.mocap, np.float64),
+        params=np.ascontiguousarray(state.params, np.float64),
+    )
+
+
+def sim_state_from_msg(msg: SimStateMsg) -> SimState:
+    return SimState(
         episode_id=msg.episode_id,
         step=msg.step,
-        model_id=msg.model_id,
+        qpos=np.asarray(msg.qpos, np.float64),
+        mocap=np.asarray(msg.mocap, np.float64),
+        params=np.asarray(msg.params, np.float64),
         stamp_ns=stamp_to_ns(msg.header.stamp),
     )
 

@@ -7,7 +7,19 @@ from rlt_msgs.msg import ActionChunk as ActionChunkMsg
 from rlt_msgs.msg import Transition as TransitionMsg
 from sensor_msgs.msg import Image, JointState
 
-from rlt.types import ActionChunk, EpisodeEvent, Event, PolicyWeights, Source, Transition, VlaOutput
+from rlt.types import (
+    ActionChunk,
+    ChunkRequest,
+    EpisodeEvent,
+    Event,
+    Phase,
+    PolicyWeights,
+    SimState,
+    Source,
+    Terminal,
+    Transition,
+    VlaOutput,
+)
 from rlt_nodes import convert
 
 pytestmark = pytest.mark.ros
@@ -49,7 +61,7 @@ def assert_same(a, b):
         x, y = getattr(a, field), getattr(b, field)
         if isinstance(x, np.ndarray):
             np.testing.assert_array_equal(x, y, err_msg=field)
-        elif isinstance(x, ActionChunk):
+        elif isinstance(x, ActionChunk | ChunkRequest):
             assert_same(x, y)
         elif isinstance(x, dict):
             assert x.keys() == y.keys()
@@ -64,17 +76,40 @@ def test_action_chunk_round_trip():
     assert_same(c, convert.chunk_from_msg(wire(convert.chunk_to_msg(c))))
 
 
+def request():
+    return ChunkRequest(episode_id=2, step=30, axis_names=AXES, phase=Phase.CRITICAL, need_chunk=False,
+                        terminal=Terminal.SUCCESS, executed=RNG.normal(size=(2, 4)), sources=(Source.ACTOR, Source.HUMAN),
+                        rewards=[0.0, 1.0], stamp_ns=123)
+
+
+def test_request_round_trip():
+    r = request()
+    assert_same(r, convert.request_from_msg(wire(convert.request_to_msg(r))))
+    empty = ChunkRequest(episode_id=0, step=0, axis_names=AXES)
+    assert_same(empty, convert.request_from_msg(wire(convert.request_to_msg(empty))))
+
+
 def test_vla_output_round_trip():
-    out = VlaOutput(
-        reference=chunk(50, Source.VLA),
-        rl_token=RNG.normal(size=64),
-        proprio=RNG.normal(size=12),
-        episode_id=2,
-        step=30,
-        model_id="vla-abc",
-        stamp_ns=5,
-    )
+    out = VlaOutput(request=request(), reference=chunk(50, Source.VLA), rl_token=RNG.normal(size=64),
+                    proprio=RNG.normal(size=12), model_id="vla-abc", stamp_ns=5)
     assert_same(out, convert.vla_output_from_msg(wire(convert.vla_output_to_msg(out))))
+
+
+def test_sim_state_round_trip():
+    state = SimState(episode_id=1, step=3, qpos=RNG.normal(size=6), mocap=RNG.normal(size=7), params=[1e-3, 0, 0.1],
+                     stamp_ns=50_000_000)
+    assert_same(state, convert.sim_state_from_msg(wire(convert.sim_state_to_msg(state))))
+
+
+def test_bad_request_names_field():
+    msg = convert.request_to_msg(request())
+    msg.rewards = msg.rewards[:1]
+    with pytest.raises(ValueError, match=r"ChunkRequest\.rewards"):
+        convert.request_from_msg(msg)
+    msg = convert.request_to_msg(request())
+    msg.terminal = 17
+    with pytest.raises(ValueError, match=r"ChunkRequest\."):
+        convert.request_from_msg(msg)
 
 
 def test_transition_round_trip():
