@@ -3,7 +3,7 @@
 from setuptools import find_packages, setup
 
 PACKAGE = "rlt_nodes"
-NODES: list[str] = []
+NODES = ["sim_driver", "sim_camera"]
 
 setup(
     name=PACKAGE,

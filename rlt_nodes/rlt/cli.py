@@ -15,6 +15,7 @@ from collections.abc import Sequence
 # command path -> (module under rlt.commands, one-line help)
 COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("env",): ("env", "check the installation: versions, ROS environment, rendering, ONNX Runtime providers"),
+    ("launch",): ("launch", "start a session's nodes as separate processes (ros2 launch for pip-only machines)"),
 }
 
 GROUP_HELP: dict[tuple[str, ...], str] = {
@@ -52,6 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args._module.run(args) or 0)
     except KeyboardInterrupt:
         return 130
+    except (ValueError, OSError) as exc:  # bad input or a missing file: one clear line, no traceback
+        print(f"rlt {args.command}: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

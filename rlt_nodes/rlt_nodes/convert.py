@@ -158,6 +158,18 @@ def joint_state_from_msg(msg: JointState, names: tuple[str, ...] | None = None) 
     return pos[order], vel[order]
 
 
+def proprio_to_joint_state(names: tuple[str, ...], proprio: np.ndarray, stamp_ns: int = 0) -> JointState:
+    """proprio float32[2N] = N positions then N velocities (the sim/robot proprio layout) -> JointState."""
+    proprio = as_array("proprio", proprio, 1, (2 * len(names),))
+    return joint_state_to_msg(names, proprio[: len(names)], proprio[len(names) :], stamp_ns)
+
+
+def proprio_from_joint_state(msg: JointState, names: tuple[str, ...]) -> np.ndarray:
+    """JointState -> proprio float32[2N] (positions of `names`, then their velocities)."""
+    position, velocity = joint_state_from_msg(msg, names)
+    return np.concatenate([position, velocity])
+
+
 # ---------------------------------------------------------------------- rlt_msgs
 def chunk_to_msg(chunk: ActionChunk) -> ActionChunkMsg:
     return ActionChunkMsg(

@@ -12,6 +12,8 @@ import math
 from collections.abc import Mapping
 from types import MappingProxyType
 
+import numpy as np
+
 from rlt.config import Config, ConfigError
 from rlt.sim.scene import CAMERA_NAMES, PEG_HALF_SIZE
 
@@ -102,8 +104,10 @@ class SimConfig(Config):
         self.require_range("control_hz", 1, 500)
         substeps = 1 / (self.control_hz * self.dt)
         if abs(substeps - round(substeps)) > 1e-6:
-            self.fail("control_hz", f"1 / (control_hz * dt) = {substeps:.4g} physics steps per control step; "
-                                    "must be an integer")
+            self.fail(
+                "control_hz",
+                f"1 / (control_hz * dt) = {substeps:.4g} physics steps per control step; must be an integer",
+            )
         self.require_range("image_size", 16, 1024)
         for camera in self.cameras:
             if camera not in CAMERA_NAMES:
@@ -114,22 +118,36 @@ class SimConfig(Config):
             "episode_seconds", "critical_episode_seconds", "max_translation_step", "max_rotation_step", "start_height"
         )
         for name in (
-            "socket_xy_range", "socket_yaw_range", "hand_xy_range", "hand_yaw_range", "peg_offset_xy_range",
-            "peg_offset_yaw_range", "critical_xy_range", "critical_yaw_range",
+            "socket_xy_range",
+            "socket_yaw_range",
+            "hand_xy_range",
+            "hand_yaw_range",
+            "peg_offset_xy_range",
+            "peg_offset_yaw_range",
+            "critical_xy_range",
+            "critical_yaw_range",
         ):
             self.require_range(name, 0.0, 1.0)
         self.require_range("critical_height_min", 0.001, 0.1)
         if self.critical_height_max < self.critical_height_min:
             self.fail("critical_height_max", f"must be >= critical_height_min={self.critical_height_min}")
         if self.handoff_height < self.critical_height_max:
-            self.fail("handoff_height", f"must be >= critical_height_max={self.critical_height_max}, "
-                                        "or critical episodes would start outside the critical phase")
+            self.fail(
+                "handoff_height",
+                f"must be >= critical_height_max={self.critical_height_max}, "
+                "or critical episodes would start outside the critical phase",
+            )
         if self.handoff_xy_radius < self.critical_xy_range * math.sqrt(2):
-            self.fail("handoff_xy_radius", f"must be >= sqrt(2) * critical_xy_range={self.critical_xy_range}, "
-                                           "or critical episodes would start outside the critical phase")
+            self.fail(
+                "handoff_xy_radius",
+                f"must be >= sqrt(2) * critical_xy_range={self.critical_xy_range}, "
+                "or critical episodes would start outside the critical phase",
+            )
         if self.start_height <= self.handoff_height:
-            self.fail("start_height", f"must be > handoff_height={self.handoff_height}: "
-                                      "full episodes start before the critical phase")
+            self.fail(
+                "start_height",
+                f"must be > handoff_height={self.handoff_height}: full episodes start before the critical phase",
+            )
 
     @property
     def hole_clearance(self) -> float:
@@ -140,6 +158,11 @@ class SimConfig(Config):
     def hole_chamfer(self) -> float:
         """Chamfer size in m: the override if given, else the preset's."""
         return PRESETS[self.preset].chamfer if self.chamfer == FROM_PRESET else self.chamfer
+
+    @property
+    def action_bounds(self) -> np.ndarray:
+        """float64[4]: per-step clamp of (dx, dy, dz, dyaw), m and rad."""
+        return np.array([self.max_translation_step] * 3 + [self.max_rotation_step])
 
     @property
     def substeps(self) -> int:
@@ -168,9 +191,9 @@ class ExpertConfig(Config):
     """
 
     bias_xy_sigma: float = 0.0005  # m, per-episode error on the perceived hole position, per axis
-    bias_yaw_sigma: float = math.radians(2)  # rad, per-episode error on the perceived hole yaw
-    action_noise_xyz_sigma: float = 0.0003  # m, per-step noise on dx, dy, dz
-    action_noise_yaw_sigma: float = 0.003  # rad, per-step noise on dyaw
+    bias_yaw_sigma: float = math.radians(1)  # rad, per-episode error on the perceived hole yaw
+    action_noise_xyz_sigma: float = 0.0001  # m, per-step noise on dx, dy, dz
+    action_noise_yaw_sigma: float = 0.001  # rad, per-step noise on dyaw
     dart_xyz_sigma: float = 0.0  # m, per-step execution noise on dx, dy, dz (not in the label)
     dart_yaw_sigma: float = 0.0  # rad, per-step execution noise on dyaw (not in the label)
     seed: int = 0  # seed of the teleoperator's random generator

@@ -5,8 +5,8 @@ definitions (`Observation`, `AXIS_NAMES`, `PROPRIO_NAMES`) and the task's succes
 `rlt.sim` that imports MuJoCo. Privileged accessors (`tip_offset`, `yaw_error`, ...) serve the scripted expert,
 probes and tests; they must never be fed to a policy.
 
-Headless rendering: if `MUJOCO_GL` is unset when this module is imported, it checks once (in a subprocess, about a
-second) whether EGL renders here and sets `MUJOCO_GL=egl`, else `osmesa`, before importing MuJoCo. Set `MUJOCO_GL`
+Headless rendering: if `MUJOCO_GL` is unset when this module is imported, it checks once (in a subprocess, about
+0.5 s) whether EGL renders here and sets `MUJOCO_GL=egl`, else `osmesa`, before importing MuJoCo. Set `MUJOCO_GL`
 yourself to skip the check.
 """
 
@@ -59,6 +59,7 @@ AXIS_NAMES: tuple[str, ...] = ("dx", "dy", "dz", "dyaw")  # action columns: m, m
 PROPRIO_NAMES: tuple[str, ...] = (*JOINT_NAMES, *(f"{n}_vel" for n in JOINT_NAMES))  # m, rad, m/s, rad/s
 ACTION_DIM = len(AXIS_NAMES)
 PROPRIO_DIM = len(PROPRIO_NAMES)
+TASK_INSTRUCTION = "insert the peg into the socket"  # the language instruction of this task
 SUCCESS_DEPTH = 0.015  # m, the peg tip must be this far below the rim (and inside the hole) for success
 
 _TARGET_LEAD = np.array([0.01, 0.01, 0.01, 0.1, 0.1, 0.1])  # m, rad: servo targets stay this close to the joints
@@ -108,7 +109,7 @@ class PegInsertEnv:
         self._socket = int(self.model.body(SOCKET_BODY).mocapid[0])
         self._peg_home = self.model.body_pos[self._peg].copy()  # float64[3], in-hand peg position without offset
         self._hole_half = hole_half_size(cfg.hole_clearance)
-        self._step_bound = np.array([cfg.max_translation_step] * 3 + [cfg.max_rotation_step])  # float64[4]
+        self._step_bound = cfg.action_bounds  # float64[4]
         self._t = 0
         self._max_steps = 0
         self._mode = ""
@@ -145,7 +146,8 @@ class PegInsertEnv:
         d.mocap_pos[self._socket] = [*uniform(cfg.socket_xy_range, 2), RIM_HEIGHT]
         d.mocap_quat[self._socket] = _yaw_quat(socket_yaw)
         peg_yaw_in_hand = uniform(cfg.peg_offset_yaw_range)
-        m.body_pos[self._peg] = self._peg_home + [*uniform(cfg.peg_offset_xy_range, 2), 0.0]
+        m.body_pos[self._peg] = self._peg_home
+        m.body_pos[self._peg, :2] += uniform(cfg.peg_offset_xy_range, 2)
         m.body_quat[self._peg] = _yaw_quat(peg_yaw_in_hand)
         if mode == "full":
             hand_xy = uniform(cfg.hand_xy_range, 2)
@@ -153,8 +155,10 @@ class PegInsertEnv:
             d.qpos[: len(JOINT_NAMES)] = [*hand_xy, tip_z + PEG_TIP_BELOW_HAND, uniform(cfg.hand_yaw_range), 0, 0]
             mujoco.mj_forward(m, d)
         else:
-            tip_in_hole = [*uniform(cfg.critical_xy_range, 2), rng.uniform(cfg.critical_height_min,
-                                                                         cfg.critical_height_max)]
+            tip_in_hole = [
+                *uniform(cfg.critical_xy_range, 2),
+                rng.uniform(cfg.critical_height_min, cfg.critical_height_max),
+            ]
             hand_yaw = socket_yaw + uniform(cfg.critical_yaw_range) - peg_yaw_in_hand
             d.qpos[: len(JOINT_NAMES)] = [0, 0, 0, hand_yaw, 0, 0]
             mujoco.mj_forward(m, d)
@@ -196,14 +200,23 @@ class PegInsertEnv:
     def _observe(self) -> Observation:
         d = self.data
         proprio = np.concatenate([d.qpos[: len(JOINT_NAMES)], d.qvel[: len(JOINT_NAMES)]]).astype(np.float32)
-        images: dict[str, np.ndarray] = {}
-        if self.cfg.cameras:
-            if self._renderer is None:
-                raise RuntimeError("this PegInsertEnv was closed; create a new one")
-            for camera in self.cfg.cameras:
-                self._renderer.update_scene(d, camera=camera)
-                images[camera] = self._renderer.render()  # uint8[H, W, 3], a fresh array
-        return Observation(images, proprio, self._t)
+        return Observation(self.render_cameras(), proprio, self._t)
+
+    def render_cameras(self) -> dict[str, np.ndarray]:
+        """camera -> uint8[H, W, 3] of the current state, for every camera in the config ({} if none)."""
+        if not self.cfg.cameras:
+            return {}
+        if self._renderer is None:
+            raise RuntimeError("this PegInsertEnv was closed; create a new one")
+        images = {}
+        for camera in self.cfg.cameras:
+            self._renderer.update_scene(self.data, camera=camera)
+            images[camera] = self._renderer.render()  # a fresh array
+        return images
+
+    def servo_lead(self) -> np.ndarray:
+        """float64[6]: servo targets minus joint positions (m, rad), in JOINT_NAMES order; a real arm knows it too."""
+        return self.data.ctrl - self.data.qpos[: len(JOINT_NAMES)]
 
     @property
     def max_steps(self) -> int:

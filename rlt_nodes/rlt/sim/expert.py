@@ -1,16 +1,18 @@
-"""Scripted teleoperator: a privileged P-controller with tunable imperfections, and an episode runner for it.
+"""Scripted teleoperator: a privileged P-controller with tunable imperfections, and episode runners for it.
 
 This module owns the demonstrator whose success rate and episode durations are the "scripted teleop" reference
 of the benchmark. It reads privileged simulator state (tip offset, yaw error), so it exists only in simulation.
 The controller aligns the peg 15 mm above the perceived hole (or at its start height, if lower), descends,
-slows down near the rim, and stops correcting x/y once the tip is at the rim so that the chamfer and the compliant
-servos centre the peg. It does not search: a large perception bias leaves it stalled on the rim.
+slows down near the rim, stops correcting x/y and yaw once the tip reaches the chamfer so that the chamfer and
+the compliant servos centre the peg, and pushes gently (about 10 N). It does not search: a perception bias larger
+than the chamfer leaves it stalled on the rim until the time limit, which is the headroom left for RL.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from collections import deque
 from collections.abc import Iterator
 
 import numpy as np
@@ -20,16 +22,17 @@ from rlt.sim.env import ACTION_DIM, Observation, PegInsertEnv, StepResult
 
 ALIGN_HEIGHT = 0.015  # m, tip height above the rim at which the expert aligns before descending
 _GAIN = 0.5  # P gain: fraction of the remaining error commanded per control step
-_ALIGN_XY_TOLERANCE = 0.0005  # m, hand over to the descent once aligned this well ...
+_ALIGN_XY_TOLERANCE = 0.0005  # m, start the descent once aligned this well ...
 _ALIGN_YAW_TOLERANCE = math.radians(1)  # rad
 _ALIGN_Z_TOLERANCE = 0.002  # m
 _DESCENT_XY_STEP = 0.001  # m, max x/y correction per step while descending
-_DESCENT_YAW_STEP = 0.02  # rad
-_FREE_XY_HEIGHT = 0.001  # m, x/y corrections stop below this tip height (contact with the chamfer)
-_SLOW_HEIGHT = 0.004  # m, descend slowly from this tip height above the rim ...
-_DEEP = -0.003  # m, ... down to this depth below the rim (inside the hole)
+_DESCENT_YAW_STEP = 0.02  # rad, max yaw correction per step while descending
+_CONTACT_HEIGHT = 0.001  # m, below this tip height (on the chamfer) x/y and yaw corrections stop
+_SLOW_HEIGHT = 0.008  # m, descend slowly from this tip height (servo lag: contact at <= 16 mm/s) ...
+_SLOW_DEPTH = -0.003  # m, ... down to this depth below the rim, then fast again inside the hole
 _FAST_DESCENT = 0.0016  # m per step (32 mm/s at 20 Hz)
 _SLOW_DESCENT = 0.0008  # m per step
+_MAX_PUSH_LEAD = 0.005  # m, z target at most this below the hand: <= 10 N down force with the 2000 N/m servo
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +47,16 @@ class ExpertStep:
     result: StepResult  # outcome of executing `executed`
 
 
+@dataclasses.dataclass(frozen=True)
+class ExpertStats:
+    """Aggregate of scripted episodes."""
+
+    episodes: int
+    success_rate: float
+    mean_duration: float  # control steps, successful episodes only (nan if none succeeded)
+    max_penetration: float  # m, deepest contact penetration over all episodes
+
+
 class ScriptedTeleop:
     """Privileged P-controller with per-episode perception bias, per-step noise and DART execution noise."""
 
@@ -51,13 +64,18 @@ class ScriptedTeleop:
         self.env = env
         self.cfg = cfg
         self.rng = np.random.default_rng(cfg.seed) if rng is None else rng
-        self._bound = np.array([env.cfg.max_translation_step] * 3 + [env.cfg.max_rotation_step])  # float64[4]
+        self._bound = env.cfg.action_bounds  # float64[4]
         self._noise = np.array([cfg.action_noise_xyz_sigma] * 3 + [cfg.action_noise_yaw_sigma])  # float64[4]
         self._dart = np.array([cfg.dart_xyz_sigma] * 3 + [cfg.dart_yaw_sigma])  # float64[4]
         self._bias_xy = np.zeros(2)  # m, perceived minus true hole position, hole frame
         self._bias_yaw = 0.0  # rad
         self._align_height = ALIGN_HEIGHT
         self._aligned = False
+
+    @property
+    def perception_bias(self) -> tuple[np.ndarray, float]:
+        """This episode's (hole xy error float64[2] in the hole frame [m], hole yaw error [rad])."""
+        return self._bias_xy.copy(), self._bias_yaw
 
     def reset(self) -> None:
         """Start a new episode (call after `env.reset`): draw the perception bias, go back to aligning."""
@@ -74,9 +92,8 @@ class ScriptedTeleop:
         height = tip[2]
         action = np.zeros(ACTION_DIM)
         if not self._aligned:
-            step = self.env.cfg.max_translation_step
-            action[:2] = np.clip(_GAIN * xy_error, -step, step)
-            action[2] = np.clip(_GAIN * (self._align_height - height), -step, step)
+            action[:2] = _GAIN * xy_error
+            action[2] = _GAIN * (self._align_height - height)
             action[3] = _GAIN * yaw_error
             self._aligned = bool(
                 np.linalg.norm(xy_error) < _ALIGN_XY_TOLERANCE
@@ -84,10 +101,11 @@ class ScriptedTeleop:
                 and abs(height - self._align_height) < _ALIGN_Z_TOLERANCE
             )
         else:
-            if height > _FREE_XY_HEIGHT:
+            if height > _CONTACT_HEIGHT:
                 action[:2] = np.clip(_GAIN * xy_error, -_DESCENT_XY_STEP, _DESCENT_XY_STEP)
                 action[3] = np.clip(_GAIN * yaw_error, -_DESCENT_YAW_STEP, _DESCENT_YAW_STEP)
-            action[2] = -_SLOW_DESCENT if _DEEP < height < _SLOW_HEIGHT else -_FAST_DESCENT
+            action[2] = -_SLOW_DESCENT if _SLOW_DEPTH < height < _SLOW_HEIGHT else -_FAST_DESCENT
+            action[2] = max(action[2], -_MAX_PUSH_LEAD - self.env.servo_lead()[2])
         label = np.clip(action + self.rng.normal(0.0, self._noise), -self._bound, self._bound)
         executed = np.clip(label + self.rng.normal(0.0, self._dart), -self._bound, self._bound)
         return executed, label
@@ -109,11 +127,34 @@ def rollout(env: PegInsertEnv, teleop: ScriptedTeleop, seed: int, mode: str = "f
 
 def run_episode(env: PegInsertEnv, teleop: ScriptedTeleop, seed: int, mode: str = "full") -> tuple[bool, int]:
     """Run one scripted episode; returns (success, duration in control steps)."""
-    last = None
-    for last in rollout(env, teleop, seed, mode):
-        pass
-    assert last is not None  # an episode has at least one step
-    return bool(last.result.info["success"]), int(last.result.info["duration"])
+    info = deque(rollout(env, teleop, seed, mode), maxlen=1)[0].result.info
+    return bool(info["success"]), int(info["duration"])
+
+
+def evaluate_expert(
+    env: PegInsertEnv, cfg: ExpertConfig, episodes: int, mode: str = "full", first_seed: int = 0
+) -> ExpertStats:
+    """Run `episodes` scripted episodes with env seeds first_seed, first_seed + 1, ...
+
+    Episode k's teleoperator draws from `default_rng((cfg.seed, k))`, so two configs that differ only in noise
+    levels see the same scenes and the same standard-normal draws (common random numbers).
+    """
+    if episodes < 1:
+        raise ValueError(f"episodes={episodes}: must be >= 1")
+    successes, durations, penetration = [], [], 0.0
+    for k in range(episodes):
+        teleop = ScriptedTeleop(env, cfg, np.random.default_rng((cfg.seed, k)))
+        success, duration = run_episode(env, teleop, first_seed + k, mode)
+        successes.append(success)
+        if success:
+            durations.append(duration)
+        penetration = max(penetration, env.max_penetration())
+    return ExpertStats(
+        episodes=episodes,
+        success_rate=float(np.mean(successes)),
+        mean_duration=float(np.mean(durations)) if durations else math.nan,
+        max_penetration=penetration,
+    )
 
 
 def _rotate(angle: float, vector: np.ndarray) -> np.ndarray:

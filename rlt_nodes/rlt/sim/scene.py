@@ -11,6 +11,7 @@ at rim height, with z pointing up (out of the hole); the `peg_tip` site at the c
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -33,18 +34,34 @@ PEG_BODY = "peg"
 HOLE_SITE = "hole"
 TIP_SITE = "peg_tip"
 
-# Gantry actuation: position servos with force limits, so contact forces stay bounded.
-_SLIDE_KP = 2000.0  # N/m
-_SLIDE_FORCE = 25.0  # N
-_HINGE_KP = 20.0  # N m/rad
-_HINGE_TORQUE = 2.0  # N m
-_JOINT_AXES: dict[str, tuple[str, str]] = {  # joint name -> (joint class, axis)
-    "x": ("slide", "1 0 0"),
-    "y": ("slide", "0 1 0"),
-    "z": ("slide", "0 0 1"),
-    "yaw": ("hinge", "0 0 1"),
-    "pitch": ("hinge", "0 1 0"),
-    "roll": ("hinge", "1 0 0"),
+
+@dataclasses.dataclass(frozen=True)
+class _Drive:
+    """Joint and position-servo parameters of one joint class (SI units: N, m, rad, kg)."""
+
+    damping: float  # joint damping, N s/m or N m s/rad
+    armature: float  # reflected rotor inertia, kg or kg m^2
+    kp: float  # servo stiffness, N/m or N m/rad (critically damped)
+    force: float  # servo force (torque) limit, N or N m
+
+
+# Position servos with force limits, so contact forces stay bounded (at most 20 N at the 1 cm target lead the env
+# allows). The armatures stand for the reflected inertia of a real arm: with light ones (0.1 kg, 0.002 kg m^2) the
+# peg rattles in the hole and stick-slip releases on the chamfer hit hard enough to penetrate 0.05-0.17 mm. Pitch
+# and roll are stiff so that the peg stays vertical.
+_DRIVES: dict[str, _Drive] = {
+    "slide": _Drive(damping=20.0, armature=1.0, kp=2000.0, force=25.0),
+    "yaw": _Drive(damping=0.5, armature=0.02, kp=20.0, force=2.0),
+    "tilt": _Drive(damping=2.5, armature=0.1, kp=100.0, force=10.0),
+}
+_FRICTION = 0.5  # sliding friction of every contact (plastic peg on socket); < 1, so the 45-degree chamfer slides
+_JOINTS: dict[str, tuple[str, str, str]] = {  # joint name -> (joint type, drive class, axis)
+    "x": ("slide", "slide", "1 0 0"),
+    "y": ("slide", "slide", "0 1 0"),
+    "z": ("slide", "slide", "0 0 1"),
+    "yaw": ("hinge", "yaw", "0 0 1"),
+    "pitch": ("hinge", "tilt", "0 1 0"),
+    "roll": ("hinge", "tilt", "1 0 0"),
 }
 
 
@@ -71,18 +88,11 @@ def scene_xml(clearance: float, chamfer: float, dt: float, image_size: int) -> s
     <global offwidth="{size}" offheight="{size}"/>
   </visual>
   <default>
-    <geom solref="{2 * dt} 1" solimp="0.95 0.99 0.001"/>
+    <geom solref="{2 * dt} 1" solimp="0.95 0.99 0.001" friction="{_FRICTION} 0.005 0.0001"/>
     <default class="socket">
-      <geom type="box" rgba="0.8 0.5 0.2 1" friction="0.6 0.005 0.0001"/>
+      <geom type="box" rgba="0.8 0.5 0.2 1"/>
     </default>
-    <default class="slide">
-      <joint type="slide" damping="20" armature="0.1"/>
-      <position kp="{_SLIDE_KP}" dampratio="1" forcerange="{-_SLIDE_FORCE} {_SLIDE_FORCE}"/>
-    </default>
-    <default class="hinge">
-      <joint type="hinge" damping="0.5" armature="0.002"/>
-      <position kp="{_HINGE_KP}" dampratio="1" forcerange="{-_HINGE_TORQUE} {_HINGE_TORQUE}"/>
-    </default>
+{_drive_defaults()}
   </default>
   <worldbody>
     <light name="top" pos="0 -0.3 1" dir="0 0.3 -1"/>
@@ -95,7 +105,7 @@ def scene_xml(clearance: float, chamfer: float, dt: float, image_size: int) -> s
 {_gantry()}
   </worldbody>
   <actuator>
-{"".join(f'    <position name="{n}" joint="{n}" class="{_JOINT_AXES[n][0]}"/>{chr(10)}' for n in JOINT_NAMES)}\
+{_actuators()}
   </actuator>
 </mujoco>
 """
@@ -130,15 +140,29 @@ def _socket_geoms(clearance: float, chamfer: float) -> str:
     )
 
 
+def _drive_defaults() -> str:
+    return "\n".join(
+        f'    <default class="{name}">\n'
+        f'      <joint damping="{drive.damping}" armature="{drive.armature}"/>\n'
+        f'      <position kp="{drive.kp}" dampratio="1" forcerange="{-drive.force} {drive.force}"/>\n'
+        "    </default>"
+        for name, drive in _DRIVES.items()
+    )
+
+
+def _actuators() -> str:
+    return "\n".join(f'    <position name="{n}" joint="{n}" class="{_JOINTS[n][1]}"/>' for n in JOINT_NAMES)
+
+
 def _gantry() -> str:
     """Nested x, y, z, yaw, pitch, roll bodies; the innermost is the hand, which carries the peg and wrist camera."""
     opening, closing = [], []
     for depth, name in enumerate(JOINT_NAMES):
-        cls, axis = _JOINT_AXES[name]
+        joint_type, drive, axis = _JOINTS[name]
         indent = "    " + "  " * depth
         opening.append(
             f'{indent}<body name="gantry_{name}" gravcomp="1">\n'
-            f'{indent}  <joint name="{name}" class="{cls}" axis="{axis}"/>\n'
+            f'{indent}  <joint name="{name}" type="{joint_type}" class="{drive}" axis="{axis}"/>\n'
             f'{indent}  <inertial pos="0 0 0" mass="0.3" diaginertia="1e-3 1e-3 1e-3"/>'
         )
         closing.insert(0, f"{indent}</body>")

@@ -1,0 +1,33 @@
+"""`rlt launch <session>`: start a session's nodes as separate processes, like `ros2 launch` would."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("session", help="session name from launch/sessions.yaml (sim, robot, replay)")
+    parser.add_argument("--params-file", type=Path, help="ROS 2 params YAML replacing the session's own")
+    parser.add_argument("--set", action="append", default=[], metavar="NODE:PARAM=VALUE",
+                        help="override one parameter of one node, e.g. actor:sigma=0.05 (repeatable)")
+    parser.add_argument("--namespace", default="", help="ROS namespace for every node (one robot per namespace)")
+    parser.add_argument("--log-dir", type=Path, help="write each node's output to LOG_DIR/<node>.log")
+    parser.add_argument("--timeout", type=float, default=0.0, help="stop the session after this many seconds")
+    parser.add_argument("--dry-run", action="store_true", help="print the command lines and exit")
+
+
+def run(args: argparse.Namespace) -> int:
+    from rlt.launch import Supervisor, load_session, parse_overrides, plan
+
+    session = load_session(args.session)
+    launches = plan(session, args.params_file, parse_overrides(args.set), args.namespace)
+    if args.dry_run:
+        for launch in launches:
+            print(" ".join(launch.cmd))
+        return 0
+    print(f"session {session.name}: {', '.join(n.name for n in session.nodes)} (Ctrl-C stops all)")
+    supervisor = Supervisor(launches, args.log_dir)
+    code = supervisor.run(args.timeout)
+    print(f"session {session.name} stopped: {supervisor.stop_reason}; exit codes {supervisor.returncodes}")
+    return code

@@ -1,0 +1,28 @@
+"""`rlt train vla`: behaviour-clone the VLA on recorded demonstrations (CPU, a few minutes)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+DEFAULT_DEMOS = Path("artifacts/demos/main")
+DEFAULT_OUT = Path("artifacts/vla")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--demos", type=Path, default=DEFAULT_DEMOS, help="demonstration dataset (rosbag2 folder)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder; the checkpoint is OUT/vla.pt")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a VlaConfig or VlaTrainConfig field, e.g. steps=3000 or d_model=96 "
+                             "(repeatable)")
+    parser.add_argument("--resume", action="store_true", help="continue the run stored in OUT")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from rlt.models.bc import train_vla
+    from rlt.models.config import VlaConfig, VlaTrainConfig, configs_from_overrides
+
+    cfg, train_cfg = configs_from_overrides(args.set, VlaConfig, VlaTrainConfig)
+    train_vla(args.demos, args.out, cfg, train_cfg, resume=args.resume, progress=not args.quiet)
+    return 0

@@ -1,0 +1,218 @@
+"""Sessions: which nodes run with which parameters, and a process supervisor that runs them without `ros2 launch`.
+
+`launch/sessions.yaml` is the one source of truth: for each session (sim, robot, replay) it lists the nodes
+(executable, name, required), the parameter file (ROS 2 params YAML keyed by node name) and the launch arguments
+with descriptions. `launch/*.launch.py` builds launch_ros `Node`s from `load_session()`; `rlt launch <session>`
+builds the same command lines with `plan()` and runs them as separate processes with `Supervisor`, which forwards
+Ctrl-C, stops every node when a required one exits, and returns non-zero when any node failed.
+This module is pure Python (no rclpy): it only reads YAML and starts processes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import yaml
+
+PACKAGE = "rlt_nodes"
+LAUNCH_DIR = Path(__file__).resolve().parents[2] / "launch"
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeSpec:
+    """One node of a session."""
+
+    executable: str
+    name: str
+    required: bool = True
+    threads: int = 0  # 0 = leave the process's thread counts alone; else OMP/torch threads for this node
+
+
+@dataclasses.dataclass(frozen=True)
+class Argument:
+    """A launch argument: `rlt launch` flag and `ros2 launch` argument with the same name and default."""
+
+    name: str
+    default: str
+    description: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Session:
+    """A named set of nodes plus their parameter file."""
+
+    name: str
+    description: str
+    params_file: Path
+    nodes: tuple[NodeSpec, ...]
+
+    @property
+    def arguments(self) -> tuple[Argument, ...]:
+        """The launch arguments every session takes (`rlt launch` has a flag of the same name for each)."""
+        return (
+            Argument("params_file", str(self.params_file), "ROS 2 params YAML for every node (keyed by node name)"),
+            Argument("namespace", "", "ROS namespace of every node (one robot per namespace)"),
+        )
+
+
+def load_session(name: str, launch_dir: Path = LAUNCH_DIR) -> Session:
+    """Read session `name` from `launch_dir/sessions.yaml`; unknown names list the valid ones."""
+    path = launch_dir / "sessions.yaml"
+    with open(path) as f:
+        sessions = yaml.safe_load(f)
+    if name not in sessions:
+        raise ValueError(f"unknown session {name!r} in {path}; expected one of {', '.join(sessions)}")
+    raw = sessions[name]
+    try:
+        nodes = tuple(NodeSpec(**n) for n in raw["nodes"])
+        params = launch_dir / raw["params"]
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"{path}: session {name!r} is malformed ({exc}); see the sim session for the format") from exc
+    names = [n.name for n in nodes]
+    if len(set(names)) != len(names):
+        raise ValueError(f"{path}: session {name!r} has duplicate node names {names}")
+    if not params.is_file():
+        raise FileNotFoundError(f"{path}: session {name!r} names params file {params}, which does not exist")
+    return Session(name, raw.get("description", ""), params, nodes)
+
+
+def find_executable(executable: str) -> Path:
+    """`<prefix>/lib/rlt_nodes/<executable>` from the first AMENT_PREFIX_PATH entry that has it."""
+    prefixes = [p for p in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if p]
+    for prefix in prefixes:
+        path = Path(prefix) / "lib" / PACKAGE / executable
+        if path.is_file():
+            return path
+    raise FileNotFoundError(
+        f"node executable {executable!r} not found under lib/{PACKAGE} of AMENT_PREFIX_PATH={prefixes}; "
+        "build and source the workspace: bash ros_ws/setup.sh && source ros_ws/env.sh"
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Launch:
+    """One process to start: the command line ros2 launch would build for the node."""
+
+    node: NodeSpec
+    cmd: tuple[str, ...]
+    env: Mapping[str, str]
+
+
+def plan(
+    session: Session,
+    params_file: Path | None = None,
+    overrides: Mapping[str, Mapping[str, str]] | None = None,
+    namespace: str = "",
+) -> list[Launch]:
+    """Command lines for every node: `<exe> --ros-args -r __node:=<name> --params-file <file> -p k:=v...`.
+
+    `params_file` replaces the session's own file (like the launch argument of the same name).
+    """
+    overrides = overrides or {}
+    unknown = sorted(set(overrides) - {n.name for n in session.nodes})
+    if unknown:
+        raise ValueError(f"overrides for unknown node(s) {unknown}; session {session.name!r} runs "
+                         f"{[n.name for n in session.nodes]}")
+    launches = []
+    for node in session.nodes:
+        cmd = [str(find_executable(node.executable)), "--ros-args", "-r", f"__node:={node.name}"]
+        if namespace:
+            cmd += ["-r", f"__ns:={namespace}"]
+        cmd += ["--params-file", str(params_file or session.params_file)]
+        for key, value in overrides.get(node.name, {}).items():
+            cmd += ["-p", f"{key}:={value}"]
+        env = dict(os.environ)
+        if node.threads:
+            env.update(OMP_NUM_THREADS=str(node.threads), RLT_TORCH_THREADS=str(node.threads))
+        launches.append(Launch(node, tuple(cmd), env))
+    return launches
+
+
+class Supervisor:
+    """Run launches as separate processes; stop all when a required one exits; forward SIGINT/SIGTERM."""
+
+    def __init__(self, launches: Sequence[Launch], log_dir: Path | None = None, grace_s: float = 10.0) -> None:
+        self.launches = list(launches)
+        self.log_dir = log_dir
+        self.grace_s = grace_s
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.returncodes: dict[str, int] = {}
+        self._stop_reason = ""
+
+    def start(self) -> None:
+        if self.log_dir:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+        for launch in self.launches:
+            out = open(self.log_dir / f"{launch.node.name}.log", "w") if self.log_dir else None  # noqa: SIM115
+            self.procs[launch.node.name] = subprocess.Popen(
+                launch.cmd, env=dict(launch.env), stdout=out, stderr=subprocess.STDOUT if out else None,
+                start_new_session=True,  # our SIGINT reaches them only through stop(), once
+            )
+
+    def run(self, timeout_s: float = 0.0) -> int:
+        """Start, wait until a required node exits (or timeout / a signal), stop the rest; 0 if all went well."""
+        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            self.start()
+            deadline = time.monotonic() + timeout_s if timeout_s else float("inf")
+            while not self._stop_reason:
+                for launch in self.launches:
+                    code = self.procs[launch.node.name].poll()
+                    if code is not None and launch.node.name not in self.returncodes:
+                        self.returncodes[launch.node.name] = code
+                        if launch.node.required or code != 0:
+                            self._stop_reason = f"{launch.node.name} exited with {code}"
+                if time.monotonic() > deadline:
+                    self._stop_reason = f"timeout after {timeout_s:.0f} s"
+                time.sleep(0.05)
+            self.stop()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        return self.exit_code()
+
+    @property
+    def stop_reason(self) -> str:
+        return self._stop_reason
+
+    def exit_code(self) -> int:
+        failed = {n: c for n, c in self.returncodes.items() if c not in (0, -signal.SIGINT, -signal.SIGTERM)}
+        if self._stop_reason.startswith(("timeout", "signal")):
+            return 1 if failed else (130 if self._stop_reason.startswith("signal") else 124)
+        return 1 if failed else 0
+
+    def stop(self) -> None:
+        """SIGINT every running node, then SIGTERM, then SIGKILL, each after the grace period."""
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+            running = {n: p for n, p in self.procs.items() if p.poll() is None}
+            if not running:
+                break
+            for proc in running.values():
+                proc.send_signal(sig)
+            deadline = time.monotonic() + self.grace_s
+            while time.monotonic() < deadline and any(p.poll() is None for p in running.values()):
+                time.sleep(0.05)
+        for name, proc in self.procs.items():
+            self.returncodes.setdefault(name, proc.wait())
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        self._stop_reason = f"signal {signal.Signals(signum).name}"
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, dict[str, str]]:
+    """['actor:sigma=0.05', ...] -> {'actor': {'sigma': '0.05'}}; malformed items name the expected form."""
+    out: dict[str, dict[str, str]] = {}
+    for item in items:
+        node, sep, rest = item.partition(":")
+        key, eq, value = rest.partition("=")
+        if not (sep and eq and node and key):
+            raise ValueError(f"--set {item!r}: expected NODE:PARAM=VALUE, e.g. actor:sigma=0.05")
+        out.setdefault(node, {})[key] = value
+    return out
+

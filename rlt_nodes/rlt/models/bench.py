@@ -1,0 +1,107 @@
+"""Latency benchmark of the exported VLA: one forward pass (batch 1), as the VLA node runs it per chunk boundary.
+
+This module owns the measurement: ONNX Runtime on CPU (and on CUDA when this onnxruntime has it), and, when the
+checkpoints are given, the same graph in PyTorch on CPU as the baseline measured in the same run. Every runtime
+sees the same random observations; the first `warmup` calls are not timed.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rlt.models.onnx_vla import CPU, CUDA, OnnxVla
+
+
+def bench_vla(
+    onnx_path: str | Path,
+    vla_checkpoint: str | Path | None = None,
+    token_checkpoint: str | Path | None = None,
+    *,
+    iterations: int = 200,
+    warmup: int = 20,
+    threads: int = 1,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Forward-pass latency per runtime: {"runtimes": {name: {p50_ms, p99_ms, mean_ms}}, ...}.
+
+    Runtimes: "onnx_cpu", "onnx_cuda" (if available), "torch_cpu" (if both checkpoints are given). Also returns
+    "torch_over_onnx_cpu" (PyTorch p50 / ONNX CPU p50: > 1 means ONNX Runtime is faster), "threads",
+    "iterations", "model_id", "cpus".
+    """
+    import onnxruntime as ort
+
+    if iterations < 2 or warmup < 0:
+        raise ValueError(f"iterations={iterations} must be >= 2 and warmup={warmup} >= 0")
+    cpu_vla = OnnxVla(onnx_path, providers="cpu", threads=threads)
+    spec = cpu_vla.spec
+    rng = np.random.default_rng(seed)
+    observations = [({c: rng.integers(0, 256, (spec.image_size, spec.image_size, 3), dtype=np.uint8)
+                      for c in spec.cameras}, rng.normal(0.0, 0.01, spec.proprio_dim).astype(np.float32))
+                    for _ in range(8)]
+    runtimes: dict[str, dict[str, float]] = {"onnx_cpu": _time(cpu_vla.infer, observations, iterations, warmup)}
+    if CUDA in ort.get_available_providers():
+        cuda_vla = OnnxVla(onnx_path, providers="cuda")
+        if cuda_vla.provider == CUDA:
+            runtimes["onnx_cuda"] = _time(cuda_vla.infer, observations, iterations, warmup)
+    result: dict[str, Any] = {"runtimes": runtimes, "threads": threads, "iterations": iterations,
+                              "model_id": spec.model_id, "cpus": os.cpu_count(), "cpu_provider": CPU}
+    if vla_checkpoint is not None and token_checkpoint is not None:
+        runtimes["torch_cpu"] = _time(_torch_infer(vla_checkpoint, token_checkpoint, threads), observations,
+                                      iterations, warmup)
+        result["torch_over_onnx_cpu"] = runtimes["torch_cpu"]["p50_ms"] / runtimes["onnx_cpu"]["p50_ms"]
+    return result
+
+
+def format_report(result: dict[str, Any]) -> str:
+    """Table of `bench_vla`'s result."""
+    lines = [f"VLA forward pass, batch 1, model {result['model_id']}, {result['threads']} thread(s), "
+             f"{result['iterations']} timed calls ({result['cpus']} cpus)",
+             f"  {'runtime':<11} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8}"]
+    for name, stats in result["runtimes"].items():
+        lines.append(f"  {name:<11} {stats['p50_ms']:8.2f} {stats['p99_ms']:8.2f} {stats['mean_ms']:8.2f}")
+    if "torch_over_onnx_cpu" in result:
+        lines.append(f"  PyTorch / ONNX Runtime on CPU (p50): {result['torch_over_onnx_cpu']:.2f}x")
+    if "onnx_cuda" not in result["runtimes"]:
+        lines.append("  (no CUDA execution provider in this onnxruntime: CUDA not measured)")
+    return "\n".join(lines)
+
+
+def _time(infer: Callable[..., Any], observations: list[tuple[dict[str, np.ndarray], np.ndarray]], iterations: int,
+          warmup: int) -> dict[str, float]:
+    durations = []
+    for i in range(warmup + iterations):
+        images, proprio = observations[i % len(observations)]
+        began = time.perf_counter()
+        infer(images, proprio)
+        if i >= warmup:
+            durations.append(time.perf_counter() - began)
+    ms = np.array(durations) * 1e3
+    return {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)), "mean_ms": float(ms.mean())}
+
+
+def _torch_infer(vla_checkpoint: str | Path, token_checkpoint: str | Path,
+                 threads: int) -> Callable[[dict[str, np.ndarray], np.ndarray], Any]:
+    """PyTorch forward of the exported module, with the same inputs and outputs as `OnnxVla.infer`."""
+    import torch
+
+    from rlt.models.export import ExportedVla
+    from rlt.models.rl_token import load_token
+    from rlt.models.vla import load_vla
+
+    torch.set_num_threads(threads)
+    model = ExportedVla(load_vla(vla_checkpoint), load_token(token_checkpoint)).eval()
+    cameras = model.vla.cfg.cameras
+
+    @torch.inference_mode()
+    def infer(images: dict[str, np.ndarray], proprio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        inputs = [torch.from_numpy(images[c][None]) for c in cameras] + [torch.from_numpy(proprio[None])]
+        chunk, token = model(*inputs)
+        return chunk[0].numpy(), token[0].numpy()
+
+    return infer

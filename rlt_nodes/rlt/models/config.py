@@ -1,0 +1,184 @@
+"""Configs of the frozen VLA (`VlaConfig`), its behaviour-cloning run (`VlaTrainConfig`) and the RL token (`TokenConfig`).
+
+This module owns the model-side tunables and their defaults, plus `config_from_overrides`, which the CLI uses to
+turn `key=value` strings into a validated config. Sizes are chosen to train in minutes on two CPU cores (see
+`rlt.models.vla`). It must not import torch, MuJoCo, rclpy or any message package.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+from collections.abc import Iterable
+from typing import Any, TypeVar
+
+from rlt.config import Config, ConfigError
+
+C = TypeVar("C", bound=Config)
+
+DEFAULT_INSTRUCTION = "insert the peg into the socket"  # = rlt.sim.env.TASK_INSTRUCTION
+ACTION_NAMES: tuple[str, ...] = ("dx", "dy", "dz", "dyaw")  # m, m, m, rad per control step (rlt.sim.env.AXIS_NAMES)
+
+
+@dataclasses.dataclass(frozen=True)
+class VlaConfig(Config):
+    """Architecture and I/O of the small vision-language-action transformer.
+
+    Token sequence: patch tokens of every camera, one proprio token, the instruction's word tokens, one action
+    readout token. The prefix (patches + proprio) is what the RL token compresses.
+    """
+
+    cameras: tuple[str, ...] = ("front", "wrist")  # camera names, in input order
+    image_size: int = 96  # px, square RGB input images
+    patch_size: int = 16  # px, side of one patch token; must divide image_size and be a multiple of stem_stride
+    stem_stride: int = 4  # px, stride of the first convolution of the patchify stem
+    stem_channels: int = 32  # channels after the first stem convolution
+    d_model: int = 64  # transformer width
+    layers: int = 4  # transformer blocks
+    heads: int = 4  # attention heads; must divide d_model
+    mlp_ratio: int = 4  # MLP hidden width = mlp_ratio * d_model
+    dropout: float = 0.0  # dropout inside the transformer blocks (training only)
+    chunk_len: int = 20  # H, steps of the predicted reference chunk (the RL actor uses the first C)
+    action_dim: int = 4  # D
+    action_names: tuple[str, ...] = ACTION_NAMES  # names of the D action axes, in order
+    action_scale: tuple[float, ...] = (0.004, 0.004, 0.004, 0.05)  # per-axis bound that maps to 1 (m, m, m, rad)
+    proprio_dim: int = 12  # P, proprio size (hand pose, then velocities)
+    instruction: str = DEFAULT_INSTRUCTION  # the fixed task string
+    vocab_size: int = 512  # word-hash vocabulary of the instruction tokenizer (id 0 = padding)
+    max_instruction_tokens: int = 12  # instruction tokens after padding or truncation
+
+    def validate(self) -> None:
+        if not self.cameras:
+            self.fail("cameras", "must name at least one camera")
+        if len(set(self.cameras)) != len(self.cameras):
+            self.fail("cameras", "lists a camera twice")
+        for camera in self.cameras:
+            if not camera.isidentifier():
+                self.fail("cameras", f"camera name {camera!r} must be an identifier (it names an ONNX input)")
+        self.require_range("image_size", 16, 1024)
+        self.require_range("patch_size", 2, self.image_size)
+        if self.image_size % self.patch_size:
+            self.fail("patch_size", f"must divide image_size={self.image_size}")
+        self.require_range("stem_stride", 1, self.patch_size)
+        if self.patch_size % self.stem_stride:
+            self.fail("stem_stride", f"must divide patch_size={self.patch_size}")
+        self.require_positive("stem_channels", "d_model", "layers", "heads", "mlp_ratio", "chunk_len")
+        if self.d_model % self.heads:
+            self.fail("heads", f"must divide d_model={self.d_model}")
+        self.require_range("dropout", 0.0, 0.9)
+        self.require_positive("action_dim", "proprio_dim")
+        if len(self.action_names) != self.action_dim:
+            self.fail("action_names", f"must list action_dim={self.action_dim} names")
+        if len(self.action_scale) != self.action_dim or min(self.action_scale) <= 0:
+            self.fail("action_scale", f"must list action_dim={self.action_dim} values, all > 0")
+        if not self.instruction.strip():
+            self.fail("instruction", "must not be empty")
+        self.require_range("vocab_size", 2, 1 << 20)
+        self.require_range("max_instruction_tokens", 1, 256)
+
+    @property
+    def patches_per_camera(self) -> int:
+        return (self.image_size // self.patch_size) ** 2
+
+    @property
+    def prefix_len(self) -> int:
+        """M: tokens whose final-layer embeddings feed the RL token (all patches + the proprio token)."""
+        return len(self.cameras) * self.patches_per_camera + 1
+
+
+@dataclasses.dataclass(frozen=True)
+class VlaTrainConfig(Config):
+    """Behaviour cloning of the VLA on demonstrations: L1 on normalized action chunks."""
+
+    steps: int = 3000  # gradient steps
+    batch_size: int = 64
+    lr: float = 1e-3  # peak AdamW learning rate (linear warmup, then cosine decay to lr_min_ratio * lr)
+    lr_min_ratio: float = 0.05
+    warmup_steps: int = 100
+    weight_decay: float = 1e-4
+    grad_clip: float = 1.0  # max global gradient norm
+    seed: int = 0
+    checkpoint_every: int = 500  # steps between checkpoints (always written at the end)
+    shift_pixels: int = 4  # augmentation: random image shift of up to this many px (replicate padding); 0 = off
+    successes_only: bool = True  # train on successful demonstrations only
+    holdout_fraction: float = 0.1  # fraction of episodes kept out of training (validation loss, token probe)
+    num_threads: int = 0  # torch intra-op threads; 0 = leave torch's default
+
+    def validate(self) -> None:
+        self.require_positive("steps", "batch_size", "lr", "checkpoint_every")
+        self.require_range("lr_min_ratio", 0.0, 1.0)
+        self.require_range("warmup_steps", 0, self.steps)
+        self.require_range("weight_decay", 0.0, 1.0)
+        self.require_positive("grad_clip")
+        self.require_range("seed", 0, 2**63 - 1)
+        self.require_range("shift_pixels", 0, 64)
+        self.require_range("holdout_fraction", 0.0, 0.9)
+        self.require_range("num_threads", 0, 1024)
+
+
+@dataclasses.dataclass(frozen=True)
+class TokenConfig(Config):
+    """RL-token encoder–decoder (RLT stage 1) and its training on the frozen VLA's prefix embeddings."""
+
+    token_dim: int = 64  # Z, size of z_rl
+    layers: int = 2  # encoder blocks (the decoder has as many)
+    heads: int = 4  # attention heads; must divide the VLA's d_model
+    mlp_ratio: int = 4
+    context_dropout: float = 0.9  # probability of zeroing each teacher-forced decoder input token (training only)
+    steps: int = 3000
+    batch_size: int = 64
+    lr: float = 1e-3  # peak AdamW learning rate (linear warmup, cosine decay)
+    warmup_steps: int = 100
+    weight_decay: float = 1e-4
+    grad_clip: float = 1.0
+    seed: int = 0
+    checkpoint_every: int = 1000
+    holdout_fraction: float = 0.1  # held-out episodes for the diagnostics (split like the VLA's, by seed)
+    probe_ridge: float = 1.0  # ridge penalty of the linear probe on standardized z_rl
+    num_threads: int = 0  # torch intra-op threads; 0 = leave torch's default
+
+    def validate(self) -> None:
+        self.require_positive("token_dim", "layers", "heads", "mlp_ratio", "steps", "batch_size", "lr")
+        self.require_range("context_dropout", 0.0, 1.0)
+        self.require_range("warmup_steps", 0, self.steps)
+        self.require_range("weight_decay", 0.0, 1.0)
+        self.require_positive("grad_clip", "checkpoint_every")
+        self.require_range("seed", 0, 2**63 - 1)
+        self.require_range("holdout_fraction", 0.01, 0.9)
+        self.require_range("probe_ridge", 0.0, 1e9)
+        self.require_range("num_threads", 0, 1024)
+
+
+def configs_from_overrides(pairs: Iterable[str], *classes: type[Config]) -> tuple[Config, ...]:
+    """One config per class from its defaults and the `key=value` strings whose key is one of its fields.
+
+    Values are Python literals, else strings; tuple fields also take `a,b,c`. A key no class has is an error
+    that lists the valid keys.
+    """
+    values: list[dict[str, Any]] = [{} for _ in classes]
+    kinds = [cls.field_kinds() for cls in classes]
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        key = key.strip()
+        owner = next((i for i, k in enumerate(kinds) if key in k), None)
+        if not sep or owner is None:
+            valid = sorted(name for k in kinds for name in k)
+            raise ConfigError(f"override {pair!r}: expected KEY=VALUE with KEY one of {', '.join(valid)}")
+        value = _literal_or_text(text)
+        if kinds[owner][key][1] and not isinstance(value, list | tuple):
+            value = tuple(_literal_or_text(part) for part in text.split(",") if part.strip())
+        values[owner][key] = value
+    return tuple(cls.from_dict(v) for cls, v in zip(classes, values, strict=True))
+
+
+def config_from_overrides(cls: type[C], pairs: Iterable[str]) -> C:
+    """`cls` from its defaults and `key=value` strings (see `configs_from_overrides`)."""
+    (cfg,) = configs_from_overrides(pairs, cls)
+    return cfg  # type: ignore[return-value]
+
+
+def _literal_or_text(text: str) -> Any:
+    try:
+        return ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError):
+        return text.strip()

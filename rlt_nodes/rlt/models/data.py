@@ -1,0 +1,119 @@
+"""Demonstrations as training frames: every control step of every episode with its behaviour-cloning target.
+
+This module owns the flattening of demo episodes (`rlt.sim.demos.DemoEpisode`, or anything with the same
+fields) into arrays (`Frames`), the per-frame target chunk (the next H labelled actions, masked past the
+episode's end), the episode-level train / held-out split shared by the VLA and the RL-token trainers, and the
+image-shift augmentation. It does not import MuJoCo; reading the MCAP file is `rlt.sim.demos`' job.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+
+class Episode(Protocol):
+    """The fields of a demonstration episode this module reads (see `rlt.sim.demos.DemoEpisode`)."""
+
+    images: dict[str, np.ndarray]  # camera -> uint8[T, S, S, 3]
+    proprio: np.ndarray  # float32[T, P]
+    actions: np.ndarray  # float32[T, D], clean labels
+    tip_offset: np.ndarray  # float32[T, 3], privileged (x, y [m], yaw error [rad]) for probes only
+    success: bool
+
+
+@dataclasses.dataclass
+class Frames:
+    """All control steps of a set of episodes, flattened along N."""
+
+    images: np.ndarray  # uint8[N, K, S, S, 3], cameras in the requested order
+    proprio: np.ndarray  # float32[N, P], physical units
+    chunks: np.ndarray  # float32[N, H, D], physical units, zero past the end of the episode
+    chunk_mask: np.ndarray  # bool[N, H], False past the end of the episode
+    tip_offset: np.ndarray  # float32[N, 3], privileged, for probes
+    episode: np.ndarray  # int64[N], index of the source episode in the list given to `frames_from_episodes`
+
+    def __len__(self) -> int:
+        return len(self.proprio)
+
+    def subset(self, keep: np.ndarray) -> Frames:
+        """The frames where the bool[N] `keep` is True (or at the int indices `keep`)."""
+        return Frames(*(getattr(self, f.name)[keep] for f in dataclasses.fields(self)))
+
+    def of_episodes(self, episodes: Sequence[int] | np.ndarray) -> Frames:
+        return self.subset(np.isin(self.episode, np.asarray(episodes)))
+
+
+def load_episodes(path: str | Path) -> list[Any]:
+    """The demonstration episodes recorded at `path` (an MCAP rosbag written by `rlt.sim.demos.record_demos`)."""
+    from rlt.sim.demos import load_demos  # deferred: the MCAP reader is only needed here
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"demonstrations {path} do not exist; record them with `rlt sim demos`")
+    return list(load_demos(path))
+
+
+def frames_from_episodes(episodes: Sequence[Episode], cameras: Sequence[str], horizon: int) -> Frames:
+    """Flatten `episodes` into `Frames` with H = `horizon` step target chunks."""
+    if not episodes:
+        raise ValueError("no demonstration episodes")
+    lengths = [len(ep.actions) for ep in episodes]
+    first = episodes[0]
+    missing = [c for c in cameras if c not in first.images]
+    if missing:
+        raise ValueError(f"demonstrations have no camera(s) {', '.join(missing)}; they have {', '.join(first.images)}")
+    n, size = sum(lengths), first.images[cameras[0]].shape[1:]
+    images = np.empty((n, len(cameras), *size), dtype=np.uint8)
+    chunks = np.zeros((n, horizon, first.actions.shape[1]), dtype=np.float32)
+    mask = np.zeros((n, horizon), dtype=bool)
+    start = 0
+    for ep, t_len in zip(episodes, lengths, strict=True):
+        for k, camera in enumerate(cameras):
+            if ep.images[camera].shape[1:] != size:
+                raise ValueError(f"camera {camera}: image shape {ep.images[camera].shape[1:]}, expected {size}")
+            images[start : start + t_len, k] = ep.images[camera]
+        for t in range(t_len):
+            h = min(horizon, t_len - t)
+            chunks[start + t, :h] = ep.actions[t : t + h]
+            mask[start + t, :h] = True
+        start += t_len
+    return Frames(
+        images=images,
+        proprio=np.concatenate([ep.proprio for ep in episodes]).astype(np.float32),
+        chunks=chunks,
+        chunk_mask=mask,
+        tip_offset=np.concatenate([ep.tip_offset for ep in episodes]).astype(np.float32),
+        episode=np.repeat(np.arange(len(episodes)), lengths),
+    )
+
+
+def split_episodes(n_episodes: int, holdout_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, held-out) episode indices: a seeded permutation, at least one episode in each when n >= 2."""
+    order = np.random.default_rng(seed).permutation(n_episodes)
+    n_out = round(n_episodes * holdout_fraction)
+    if holdout_fraction > 0 and n_episodes >= 2:
+        n_out = min(max(n_out, 1), n_episodes - 1)
+    return np.sort(order[n_out:]), np.sort(order[:n_out])
+
+
+def random_shift(images: Tensor, pad: int, generator: torch.Generator) -> Tensor:
+    """uint8[B, K, S, S, 3] -> same shape, each image shifted by up to `pad` px (edge pixels replicated)."""
+    if pad == 0:
+        return images
+    b, k, s = images.shape[:3]
+    x = images.reshape(b * k, s, s, 3).permute(0, 3, 1, 2).float()  # float32[B*K, 3, S, S]
+    x = F.pad(x, (pad, pad, pad, pad), mode="replicate")
+    offsets = torch.randint(0, 2 * pad + 1, (b * k, 2), generator=generator)
+    rows = offsets[:, 0, None] + torch.arange(s)  # int64[B*K, S]
+    cols = offsets[:, 1, None] + torch.arange(s)
+    idx = torch.arange(b * k)[:, None, None]
+    x = x.permute(0, 2, 3, 1)[idx, rows[:, :, None], cols[:, None, :]]  # float32[B*K, S, S, 3]
+    return x.to(torch.uint8).reshape(b, k, s, s, 3)

@@ -1,0 +1,136 @@
+"""Closed-loop evaluation of a chunking policy in the simulator (`evaluate_vla`).
+
+This module owns the base policy's evaluation protocol: reset with each seed of a fixed list (common random
+numbers, so two policies are compared on the same episodes), query the policy at each chunk boundary, execute
+the first `execute_steps` actions of the chunk open loop, re-plan, until success or the time limit. The policy
+may be a VLA checkpoint, a `Vla` module, or anything with the `OnnxVla.infer` interface (`OnnxVla`, `FakeVla`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from rlt.sim.config import ExpertConfig, SimConfig, check_mode
+
+DEFAULT_SEED0 = 1_000_000  # evaluation seeds start here, far from the seeds demonstrations are recorded with
+
+ChunkFn = Callable[[dict[str, np.ndarray], np.ndarray], np.ndarray]  # (images, proprio[P]) -> chunk[H, D]
+
+
+def evaluate_vla(
+    policy: str | Path | Any,
+    episodes: int = 100,
+    mode: str = "critical",
+    seed0: int = DEFAULT_SEED0,
+    *,
+    sim_cfg: SimConfig | None = None,
+    execute_steps: int = 10,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Success rate and episode lengths of `policy` on the episodes seeded seed0 .. seed0 + episodes - 1.
+
+    Returns a dict: episodes, successes, success_rate, median_steps (over successful episodes; nan if none),
+    mean_steps (all episodes; a failure counts its full length, the time limit), mode, seed0, execute_steps,
+    wall_s.
+    """
+    from rlt.sim.env import PegInsertEnv  # deferred: imports MuJoCo
+
+    check_mode(mode)
+    if episodes < 1:
+        raise ValueError(f"episodes={episodes}: must be >= 1")
+    chunk_fn, cameras, image_size = _chunk_fn(policy)
+    sim_cfg = sim_cfg or SimConfig(image_size=image_size)
+    missing = [c for c in cameras if c not in sim_cfg.cameras]
+    if missing or sim_cfg.image_size != image_size:
+        raise ValueError(f"the policy needs cameras {cameras} at {image_size} px; the simulator renders "
+                         f"{sim_cfg.cameras} at {sim_cfg.image_size} px")
+    successes, lengths = [], []
+    began = time.monotonic()
+    with PegInsertEnv(sim_cfg) as env:
+        for seed in tqdm(range(seed0, seed0 + episodes), desc=f"evaluate ({mode})", disable=not progress,
+                         dynamic_ncols=True):
+            obs, done, info = env.reset(seed, mode), False, {}
+            while not done:
+                chunk = chunk_fn(obs.images, obs.proprio)  # float32[H, D], physical
+                if execute_steps > len(chunk):
+                    raise ValueError(f"execute_steps={execute_steps} exceeds the policy's chunk of {len(chunk)}")
+                for action in chunk[:execute_steps]:
+                    result = env.step(action)
+                    obs, info = result.obs, result.info
+                    done = result.terminated or result.truncated
+                    if done:
+                        break
+            successes.append(bool(info["success"]))
+            lengths.append(int(info["duration"]))
+    return {**_summary(successes, lengths), "mode": mode, "seed0": seed0, "execute_steps": execute_steps,
+            "wall_s": time.monotonic() - began}
+
+
+def evaluate_expert_baseline(
+    episodes: int = 100,
+    mode: str = "critical",
+    seed0: int = DEFAULT_SEED0,
+    *,
+    sim_cfg: SimConfig | None = None,
+    expert_cfg: ExpertConfig | None = None,
+) -> dict[str, Any]:
+    """The scripted teleoperator on the same seeds as `evaluate_vla` (no cameras), with the same summary keys."""
+    from rlt.sim.env import PegInsertEnv
+    from rlt.sim.expert import ScriptedTeleop, run_episode
+
+    check_mode(mode)
+    sim_cfg = (sim_cfg or SimConfig()).replace(cameras=())
+    expert_cfg = expert_cfg or ExpertConfig()
+    successes, lengths = [], []
+    began = time.monotonic()
+    with PegInsertEnv(sim_cfg) as env:
+        for k, seed in enumerate(range(seed0, seed0 + episodes)):
+            teleop = ScriptedTeleop(env, expert_cfg, np.random.default_rng((expert_cfg.seed, k)))
+            success, duration = run_episode(env, teleop, seed, mode)
+            successes.append(success)
+            lengths.append(duration)
+    return {**_summary(successes, lengths), "mode": mode, "seed0": seed0, "wall_s": time.monotonic() - began}
+
+
+def _summary(successes: list[bool], lengths: list[int]) -> dict[str, Any]:
+    ok, steps = np.array(successes), np.array(lengths)
+    return {
+        "episodes": len(ok),
+        "successes": int(ok.sum()),
+        "success_rate": float(ok.mean()),
+        "median_steps": float(np.median(steps[ok])) if ok.any() else float("nan"),
+        "mean_steps": float(steps.mean()),
+    }
+
+
+def _chunk_fn(policy: str | Path | Any) -> tuple[ChunkFn, tuple[str, ...], int]:
+    """(chunk function, cameras, image size) of a checkpoint path, a `Vla`, or an object with `infer`."""
+    if isinstance(policy, str | Path):
+        from rlt.models.vla import load_vla
+
+        policy = load_vla(policy)
+    if hasattr(policy, "infer"):
+        spec = policy.spec
+        return (lambda images, proprio: policy.infer(images, proprio)[0]), spec.cameras, spec.image_size
+    import torch
+
+    from rlt.models.vla import Vla
+
+    if not isinstance(policy, Vla):
+        raise TypeError(f"cannot evaluate a {type(policy).__name__}: expected a checkpoint path, a Vla, or an "
+                        "object with infer(images, proprio)")
+    model, cfg = policy.eval(), policy.cfg
+
+    @torch.no_grad()
+    def chunk_fn(images: dict[str, np.ndarray], proprio: np.ndarray) -> np.ndarray:
+        stacked = torch.from_numpy(np.stack([images[c] for c in cfg.cameras])[None])  # uint8[1, K, S, S, 3]
+        chunk, _ = model(stacked, torch.from_numpy(proprio[None]))
+        return model.to_physical(chunk)[0].numpy()
+
+    return chunk_fn, cfg.cameras, cfg.image_size

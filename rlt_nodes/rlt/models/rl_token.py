@@ -1,0 +1,274 @@
+"""The RL token (RLT stage 1): compress the frozen VLA's prefix embeddings into one vector z_rl.
+
+This module owns the encoder–decoder (`RlToken`), its training on demonstrations (`train_token`), its checkpoint
+format, and the diagnostics that say whether z_rl is useful (`diagnose_token`).
+
+    encoder: [z_1 .. z_M, e_rl] --bidirectional transformer--> output at the e_rl position --linear--> z_rl[Z]
+    decoder: [W z_rl, z̄_1 .. z̄_{M-1}] (+ position) --causal transformer--> linear --> ẑ_1 .. ẑ_M
+    loss:    mean over i of ||ẑ_i − z̄_i||² (summed over features), z̄ = sg(z): the VLA gets no gradient
+
+`e_rl` is appended last, as in the paper (Eq. 1). With teacher forcing the decoder could predict z̄_i from
+z̄_{i−1} alone and ignore z_rl, so during training each teacher-forced input token is zeroed with probability
+`context_dropout` (0.9: the community fix); the decoder must then get the content from z_rl.
+
+Diagnostics: reconstruction loss on held-out episodes with the real z_rl, an all-zero z_rl and z_rl taken from
+another frame (same dropout masks), and a linear (ridge) probe from z_rl to the privileged tip-to-hole offset
+(x, y, yaw) fitted on the training episodes and scored (R²) on the held-out ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from rlt.models.bc import select_episodes
+from rlt.models.checkpoint import load_checkpoint
+from rlt.models.config import TokenConfig
+from rlt.models.data import Episode, Frames, frames_from_episodes
+from rlt.models.layers import Transformer, causal_mask, init_weights
+from rlt.models.trainer import Schedule, fit, set_threads
+from rlt.models.vla import CHECKPOINT_KIND as VLA_KIND
+from rlt.models.vla import Vla, load_vla
+
+CHECKPOINT_KIND = "rlt.token"
+CHECKPOINT_NAME = "token.pt"
+PROBE_TARGETS: tuple[str, ...] = ("x", "y", "yaw")  # columns of DemoEpisode.tip_offset
+
+
+class RlToken(nn.Module):
+    """Encoder–decoder over M prefix embeddings of width d; the bottleneck z_rl has `cfg.token_dim` entries."""
+
+    def __init__(self, cfg: TokenConfig, d_model: int, prefix_len: int) -> None:
+        super().__init__()
+        if d_model % cfg.heads:
+            raise ValueError(f"TokenConfig.heads={cfg.heads} must divide the VLA's d_model={d_model}")
+        self.cfg, self.d_model, self.prefix_len = cfg, d_model, prefix_len
+        self.encoder = Transformer(d_model, cfg.layers, cfg.heads, cfg.mlp_ratio)
+        self.e_rl = nn.Parameter(torch.zeros(d_model))
+        self.to_token = nn.Linear(d_model, cfg.token_dim)
+        self.from_token = nn.Linear(cfg.token_dim, d_model)
+        self.decoder_in = nn.Linear(d_model, d_model)
+        self.decoder_pos = nn.Parameter(torch.zeros(prefix_len, d_model))
+        self.decoder = Transformer(d_model, cfg.layers, cfg.heads, cfg.mlp_ratio)
+        self.head = nn.Linear(d_model, d_model)
+        self.apply(init_weights)
+        nn.init.trunc_normal_(self.e_rl, std=0.02)
+        nn.init.trunc_normal_(self.decoder_pos, std=0.02)
+        self.register_buffer("causal", causal_mask(prefix_len))  # bool[M, M]
+
+    def encode(self, prefix: Tensor) -> Tensor:
+        """prefix float32[B, M, d] -> z_rl float32[B, Z]."""
+        query = self.e_rl.expand(prefix.shape[0], 1, -1)  # float32[B, 1, d]
+        out = self.encoder(torch.cat([prefix, query], dim=1))  # float32[B, M + 1, d]
+        return self.to_token(out[:, -1])
+
+    def decode(self, z_rl: Tensor, target: Tensor, context_dropout: float = 0.0,
+               generator: torch.Generator | None = None) -> Tensor:
+        """Teacher-forced reconstruction: z_rl float32[B, Z], target float32[B, M, d] -> ẑ float32[B, M, d].
+
+        Each teacher-forced input z̄_1 .. z̄_{M−1} is zeroed with probability `context_dropout`.
+        """
+        inputs = target[:, :-1]  # float32[B, M-1, d]
+        if context_dropout > 0:
+            keep = torch.rand(inputs.shape[:2], generator=generator) >= context_dropout  # bool[B, M-1]
+            inputs = inputs * keep[..., None]
+        x = torch.cat([self.from_token(z_rl)[:, None], self.decoder_in(inputs)], dim=1) + self.decoder_pos
+        return self.head(self.decoder(x, self.causal))
+
+    def loss(self, prefix: Tensor, z_rl: Tensor | None = None, context_dropout: float | None = None,
+             generator: torch.Generator | None = None) -> Tensor:
+        """Reconstruction loss of `prefix` (detached: stop-gradient into the VLA) from `z_rl` (default: encoded).
+
+        `context_dropout` defaults to the config's in training mode and to 0 in eval mode.
+        """
+        target = prefix.detach()  # z̄ = sg(z)
+        if z_rl is None:
+            z_rl = self.encode(target)
+        if context_dropout is None:
+            context_dropout = self.cfg.context_dropout if self.training else 0.0
+        pred = self.decode(z_rl, target, context_dropout, generator)
+        return ((pred - target) ** 2).sum(-1).mean()
+
+
+def prefix_embeddings(vla: Vla, images: Tensor, proprio: Tensor, batch_size: int = 256) -> Tensor:
+    """Final-layer prefix embeddings float32[N, M, d] of the frozen VLA (no gradient), computed in batches."""
+    vla.eval()
+    with torch.no_grad():
+        return torch.cat([vla(images[i : i + batch_size], proprio[i : i + batch_size])[1]
+                          for i in range(0, len(images), batch_size)])
+
+
+def train_token(
+    vla_checkpoint: str | Path,
+    demos: str | Path | Sequence[Episode],
+    out_dir: str | Path,
+    cfg: TokenConfig | None = None,
+    *,
+    progress: bool = True,
+) -> Path:
+    """Train the RL token on the frozen VLA's embeddings of the VLA's training episodes; returns `out_dir/token.pt`."""
+    cfg = cfg or TokenConfig()
+    set_threads(cfg.num_threads)
+    vla = load_vla(vla_checkpoint)
+    frames, split = _split_frames(vla_checkpoint, demos, vla)
+    train_frames = frames.of_episodes(split["train"])
+    prefix = _frame_prefix(vla, train_frames)  # float32[N, M, d]
+    del frames, train_frames
+    torch.manual_seed(cfg.seed)
+    model = RlToken(cfg, vla.cfg.d_model, vla.cfg.prefix_len)
+
+    def batch_loss(generator: torch.Generator) -> Tensor:
+        idx = torch.randint(len(prefix), (cfg.batch_size,), generator=generator)
+        return model.loss(prefix[idx], generator=generator)
+
+    def payload() -> dict[str, Any]:
+        return {"kind": CHECKPOINT_KIND, "config": cfg.to_dict(), "model": model.state_dict(),
+                "d_model": vla.cfg.d_model, "prefix_len": vla.cfg.prefix_len,
+                "vla_checkpoint": str(vla_checkpoint), "demos": str(demos) if isinstance(demos, str | Path) else ""}
+
+    checkpoint = Path(out_dir) / CHECKPOINT_NAME
+    schedule = Schedule(cfg.steps, cfg.lr, cfg.warmup_steps, 0.05, cfg.weight_decay, cfg.grad_clip,
+                        cfg.checkpoint_every, cfg.seed)
+    result = fit(model, batch_loss, schedule, checkpoint, payload, progress=progress, desc="train token")
+    if progress:
+        print(f"RL token: {result.steps} steps, final loss {result.final_loss:.4f}, {result.wall_s:.0f} s "
+              f"-> {checkpoint}")
+    return checkpoint
+
+
+def load_token(path: str | Path) -> RlToken:
+    """The RL token stored at `path`, in eval mode, gradients off."""
+    ckpt = load_checkpoint(path, CHECKPOINT_KIND)
+    model = RlToken(TokenConfig.from_dict(ckpt["config"], source=str(path)), ckpt["d_model"], ckpt["prefix_len"])
+    model.load_state_dict(ckpt["model"])
+    return model.eval().requires_grad_(False)
+
+
+def check_compatible(vla: Vla, token: RlToken) -> None:
+    """Raise ValueError unless `token` was built for `vla`'s prefix (same M and d)."""
+    if (token.prefix_len, token.d_model) != (vla.cfg.prefix_len, vla.cfg.d_model):
+        raise ValueError(f"the RL token expects {token.prefix_len} prefix tokens of width {token.d_model}; the VLA "
+                         f"has {vla.cfg.prefix_len} of width {vla.cfg.d_model}: train the token on this VLA")
+
+
+@torch.no_grad()
+def diagnose_token(
+    token_checkpoint: str | Path,
+    vla_checkpoint: str | Path | None = None,
+    demos: str | Path | Sequence[Episode] | None = None,
+    *,
+    seed: int = 0,
+    verbose: bool = True,
+) -> dict[str, float]:
+    """Reconstruction gaps and the linear probe of the RL token on the VLA's held-out episodes.
+
+    The VLA checkpoint and demos default to those the token was trained with. Returns loss_real, loss_zero,
+    loss_shuffled (context dropout at the training rate, the same masks for all three), loss_teacher_forced
+    (real z_rl, no dropout), probe_r2_<x|y|yaw> (ridge on z_rl), probe_proprio_r2_<x|y|yaw> (the same probe
+    on proprio: what the token adds), held_out_frames. Prints a report when `verbose`.
+    """
+    ckpt = load_checkpoint(token_checkpoint, CHECKPOINT_KIND)
+    vla_checkpoint = vla_checkpoint or ckpt["vla_checkpoint"]
+    demos = demos if demos is not None else ckpt["demos"]
+    if not demos:
+        raise ValueError(f"{token_checkpoint} was trained on in-memory demos; pass `demos`")
+    token, vla = load_token(token_checkpoint), load_vla(vla_checkpoint)
+    check_compatible(vla, token)
+    frames, split = _split_frames(vla_checkpoint, demos, vla)
+    fit_frames, test_frames = frames.of_episodes(split["train"]), frames.of_episodes(split["holdout"])
+    if len(test_frames) == 0:
+        raise ValueError(f"{vla_checkpoint} has no held-out episodes (VlaTrainConfig.holdout_fraction=0)")
+    test_prefix = _frame_prefix(vla, test_frames)
+    z_test = _batched(token.encode, test_prefix)
+    z_fit = _batched(token.encode, _frame_prefix(vla, fit_frames))
+
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(z_test), generator=generator)
+    shuffled = torch.empty_like(z_test)
+    shuffled[order] = z_test[order.roll(1)]  # every frame gets another frame's token
+    p = token.cfg.context_dropout
+    report: dict[str, float] = {
+        "loss_real": _recon(token, test_prefix, z_test, p, seed),
+        "loss_zero": _recon(token, test_prefix, torch.zeros_like(z_test), p, seed),
+        "loss_shuffled": _recon(token, test_prefix, shuffled, p, seed),
+        "loss_teacher_forced": _recon(token, test_prefix, z_test, 0.0, seed),
+        "held_out_frames": float(len(test_frames)),
+    }
+    lam = token.cfg.probe_ridge
+    for name, (x_fit, x_test) in (("probe", (z_fit.numpy(), z_test.numpy())),
+                                  ("probe_proprio", (fit_frames.proprio, test_frames.proprio))):
+        r2 = ridge_probe_r2(x_fit, fit_frames.tip_offset, x_test, test_frames.tip_offset, lam)
+        report.update({f"{name}_r2_{t}": float(v) for t, v in zip(PROBE_TARGETS, r2, strict=True)})
+    if verbose:
+        print(format_diagnosis(report))
+    return report
+
+
+def ridge_probe_r2(x_fit: np.ndarray, y_fit: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
+                   ridge: float) -> np.ndarray:
+    """Closed-form ridge regression on standardized features; R² per target column on the test set.
+
+    x float[N, F], y float[N, T] -> float64[T]; R² = 1 − SSE / SST with the test set's own mean.
+    """
+    x_fit, x_test = np.asarray(x_fit, np.float64), np.asarray(x_test, np.float64)
+    y_fit, y_test = np.asarray(y_fit, np.float64), np.asarray(y_test, np.float64)
+    mean, std = x_fit.mean(0), x_fit.std(0) + 1e-8
+    a_fit, a_test = (x_fit - mean) / std, (x_test - mean) / std
+    y_mean = y_fit.mean(0)
+    w = np.linalg.solve(a_fit.T @ a_fit + ridge * np.eye(a_fit.shape[1]), a_fit.T @ (y_fit - y_mean))
+    pred = a_test @ w + y_mean
+    sst = ((y_test - y_test.mean(0)) ** 2).sum(0)
+    return 1.0 - ((y_test - pred) ** 2).sum(0) / np.maximum(sst, 1e-300)
+
+
+def format_diagnosis(report: dict[str, float]) -> str:
+    """Human-readable report of `diagnose_token`."""
+    real, zero, shuffled = report["loss_real"], report["loss_zero"], report["loss_shuffled"]
+    lines = [
+        f"RL-token diagnostics on {int(report['held_out_frames'])} held-out frames",
+        "  reconstruction loss (context dropout as in training; lower is better)",
+        f"    real z_rl      {real:9.4f}",
+        f"    zero z_rl      {zero:9.4f}   ({zero / real:.2f}x real)",
+        f"    shuffled z_rl  {shuffled:9.4f}   ({shuffled / real:.2f}x real)",
+        f"    real, no dropout {report['loss_teacher_forced']:7.4f}",
+        "  linear probe R² of the tip-to-hole offset (held-out episodes)",
+        "    target      z_rl   proprio",
+    ]
+    lines += [f"    {t:<8} {report[f'probe_r2_{t}']:7.3f}   {report[f'probe_proprio_r2_{t}']:7.3f}"
+              for t in PROBE_TARGETS]
+    return "\n".join(lines)
+
+
+def _split_frames(vla_checkpoint: str | Path, demos: str | Path | Sequence[Episode],
+                  vla: Vla) -> tuple[Frames, dict[str, Any]]:
+    """Frames of `demos` filtered as the VLA's training was, and the VLA's episode split."""
+    split = load_checkpoint(vla_checkpoint, VLA_KIND)["split"]
+    episodes = select_episodes(demos, split["successes_only"])
+    if len(episodes) != split["n_episodes"]:
+        raise ValueError(f"the demos have {len(episodes)} episodes, the VLA {vla_checkpoint} was trained on "
+                         f"{split['n_episodes']}: use the same demonstrations")
+    return frames_from_episodes(episodes, vla.cfg.cameras, vla.cfg.chunk_len), split
+
+
+def _frame_prefix(vla: Vla, frames: Frames) -> Tensor:
+    return prefix_embeddings(vla, torch.from_numpy(frames.images), torch.from_numpy(frames.proprio))
+
+
+def _batched(fn: Any, x: Tensor, batch_size: int = 512) -> Tensor:
+    return torch.cat([fn(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+
+
+def _recon(token: RlToken, prefix: Tensor, z_rl: Tensor, context_dropout: float, seed: int,
+           batch_size: int = 512) -> float:
+    """Mean reconstruction loss over all frames; the dropout masks depend only on `seed` (same for any z_rl)."""
+    generator = torch.Generator().manual_seed(seed)
+    total = 0.0
+    for i in range(0, len(prefix), batch_size):
+        s = slice(i, i + batch_size)
+        total += token.loss(prefix[s], z_rl[s], context_dropout, generator).item() * len(prefix[s])
+    return total / len(prefix)

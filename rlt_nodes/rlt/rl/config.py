@@ -1,0 +1,98 @@
+"""`RLConfig`: every tunable of the online actor–critic (networks, losses, schedule, replay, units, runtime).
+
+This module owns the RL defaults and their cross-field checks. Values the paper omits follow the prototype that
+worked on this task (`shared/research/rl_prototype.md`): σ = 0.03 of the action bound, β = 1 on the squared error
+summed over the chunk, learning from the 128th transition, 2×256 MLPs, batch 256, UTD 5, delayed actor, 50 %
+reference dropout. It must not import torch, rclpy or any message package.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from rlt.config import Config
+
+DEVICES: tuple[str, ...] = ("cpu", "cuda", "auto")
+
+
+@dataclasses.dataclass(frozen=True)
+class RLConfig(Config):
+    """Chunked TD3 with a reference-conditioned actor (RLT stage 2).
+
+    Units: actions are normalized per dimension by `action_scale` (the physical bound, so normalized actions lie
+    in [-1, 1]); `sigma` and `beta` act on normalized actions. Proprio is divided by `proprio_scale`.
+    """
+
+    # sizes: state x = (z_rl[token_dim], proprio[proprio_dim]); chunks are [chunk_len, action_dim]
+    token_dim: int = 64  # RL-token size Z
+    proprio_dim: int = 12  # proprio size P
+    chunk_len: int = 10  # C, steps per action chunk
+    action_dim: int = 4  # D, action dimensions per step
+    hidden: tuple[int, ...] = (256, 256)  # hidden layer widths of the actor and of each critic
+
+    # losses
+    gamma: float = 0.99  # per control step; the chunk-level bootstrap uses gamma ** chunk_len
+    tau: float = 0.005  # Polyak rate of the target networks (updated with every actor step)
+    beta: float = 1.0  # BC weight on ||μ(x, ã_drop) − ã||² SUMMED over the C·D normalized dims, averaged over the batch
+    sigma: float = 0.03  # std of the Gaussian exploration and target-policy noise, normalized action units
+    ref_dropout: float = 0.5  # probability that a transition's reference is zeroed in the actor's input (training)
+    use_reference: bool = True  # False: the actor never sees ã (pass-through ablation); the BC target stays ã
+
+    # optimization schedule
+    actor_lr: float = 3e-4
+    critic_lr: float = 3e-4
+    batch_size: int = 256
+    utd: float = 5.0  # critic updates per transition added to the buffer
+    actor_every: int = 2  # critic updates per actor update (TD3 delay)
+    learning_starts: int = 128  # transitions in the buffer before the first update
+    max_updates_per_s: float = 0.0  # rate cap of the learner loop; 0 = unlimited
+    weights_every: int = 100  # critic updates between two actor-weight snapshots pushed to the actor
+
+    # data
+    warmup_episodes: int = 20  # episodes acted by the reference (VLA) before the actor takes over
+    buffer_capacity: int = 200_000  # transitions; the oldest are overwritten
+    stride: int = 2  # control steps between the starts of two stored chunk transitions
+    action_scale: tuple[float, ...] = (0.004, 0.004, 0.004, 0.05)  # per-dim physical bound (m, m, m, rad)
+    proprio_scale: tuple[float, ...] = (1.0,)  # per-dim divisor of proprio; one value applies to every dim
+
+    # runtime
+    num_threads: int = 0  # torch intra-op threads; 0 = leave torch's default
+    seed: int = 0
+    device: str = "cpu"  # cpu, cuda or auto (cuda when available)
+
+    def validate(self) -> None:
+        self.require_positive("token_dim", "chunk_len", "action_dim", "batch_size", "actor_every", "stride")
+        self.require_positive("actor_lr", "critic_lr", "buffer_capacity", "weights_every")
+        self.require_range("proprio_dim", 0, 1 << 20)
+        if not self.hidden or min(self.hidden) <= 0:
+            self.fail("hidden", "must list at least one layer width, all > 0")
+        self.require_range("gamma", 0.0, 1.0)
+        self.require_range("tau", 0.0, 1.0)
+        self.require_range("ref_dropout", 0.0, 1.0)
+        self.require_range("beta", 0.0, 1e6)
+        self.require_range("sigma", 0.0, 1.0)
+        self.require_range("utd", 0.0, 1e4)
+        self.require_range("learning_starts", 1, self.buffer_capacity)
+        self.require_range("max_updates_per_s", 0.0, 1e9)
+        self.require_range("warmup_episodes", 0, 1 << 30)
+        self.require_range("num_threads", 0, 1024)
+        self.require_choice("device", DEVICES)
+        if self.batch_size > self.buffer_capacity:
+            self.fail("batch_size", f"must be <= buffer_capacity={self.buffer_capacity}")
+        if self.chunk_len % self.stride:
+            self.fail("stride", f"must divide chunk_len={self.chunk_len}, so the next state x_(t+C) is a stride step")
+        if len(self.action_scale) != self.action_dim:
+            self.fail("action_scale", f"needs one bound per action dim: {len(self.action_scale)} != "
+                                      f"action_dim={self.action_dim}")
+        if min(self.action_scale) <= 0:
+            self.fail("action_scale", "bounds must be > 0")
+        if len(self.proprio_scale) not in (1, self.proprio_dim):
+            self.fail("proprio_scale", f"needs 1 or proprio_dim={self.proprio_dim} values, "
+                                       f"got {len(self.proprio_scale)}")
+        if min(self.proprio_scale) <= 0:
+            self.fail("proprio_scale", "scales must be > 0")
+
+    @property
+    def state_dim(self) -> int:
+        """Size of x = (z_rl, proprio)."""
+        return self.token_dim + self.proprio_dim

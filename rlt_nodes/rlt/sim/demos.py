@@ -1,0 +1,269 @@
+"""Demonstration datasets: scripted-teleop episodes recorded into one MCAP rosbag2, and read back as arrays.
+
+This module owns the dataset layout. A dataset is one rosbag2 folder (metadata.yaml + one zstd-chunked MCAP file)
+that `ros2 bag play`, `ros2 bag info` and Foxglove open as they are. Topics, all stamped with sim time (episode k
+starts after episode k-1 ended, so stamps only increase):
+
+* `camera/<name>/image_raw`  sensor_msgs/msg/Image, rgb8, one per camera and control step
+* `joint_states`             sensor_msgs/msg/JointState: the proprio (hand pose x, y, z, yaw, pitch, roll as
+                             position, their rates as velocity)
+* `action`                   rlt_msgs/msg/ActionChunk, chunk_len 1, SOURCE_HUMAN: the teleoperator's clean label
+                             for the step, stamped with the observation it was computed from
+* `privileged/tip_offset`    geometry_msgs/msg/Pose2D: tip x, y in the hole frame [m], theta = yaw error [rad];
+                             simulator ground truth for probes, never a policy input
+* `episode/events`           rlt_msgs/msg/EpisodeEvent: START (detail = the language instruction) at the first
+                             step, then SUCCESS or TIMEOUT (step = duration) one control period after the last
+
+Dataset-level metadata (configs, instruction, counts) is JSON under the bag's custom-data key `rlt/dataset`.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from rlt.bagio import BagReader, BagWriter, header
+from rlt.sim.config import ExpertConfig, SimConfig, check_mode
+from rlt.sim.env import AXIS_NAMES, TASK_INSTRUCTION, PegInsertEnv
+from rlt.sim.expert import ExpertStep, ScriptedTeleop, rollout
+from rlt.sim.scene import JOINT_NAMES
+
+METADATA_KEY = "rlt/dataset"
+KEEP_CHOICES: tuple[str, ...] = ("all", "success")
+JOINTS_TOPIC = "joint_states"
+ACTION_TOPIC = "action"
+TIP_TOPIC = "privileged/tip_offset"
+EVENTS_TOPIC = "episode/events"
+EPISODE_GAP_NS = 10**9  # sim time left between two episodes
+MAX_ATTEMPTS_PER_EPISODE = 10  # keep="success" gives up after this many attempts per requested episode
+DEMO_SEED0 = 2**32  # env seeds of demos start here: far above evaluation seeds (rlt.models.evaluate: 1e6 + k)
+
+
+def demo_seed(expert_seed: int, attempt: int) -> int:
+    """Env seed of attempt `attempt` (0, 1, ...) of a dataset recorded with ExpertConfig.seed = `expert_seed`."""
+    return DEMO_SEED0 + expert_seed * 2**20 + attempt
+
+
+def camera_topic(camera: str) -> str:
+    """Image topic of `camera`."""
+    return f"camera/{camera}/image_raw"
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoEpisode:
+    """One demonstration as arrays; T = duration (control steps), step t pairs observation t with label t."""
+
+    images: dict[str, np.ndarray]  # camera -> uint8[T, H, W, 3]
+    proprio: np.ndarray  # float32[T, 12], rlt.sim.env.PROPRIO_NAMES order
+    actions: np.ndarray  # float32[T, 4], clean labels in AXIS_NAMES order (m, rad per step)
+    tip_offset: np.ndarray  # float32[T, 3], privileged: tip x, y in the hole frame [m], yaw error [rad]
+    success: bool
+    duration: int
+    instruction: str
+
+
+def record_demos(
+    out_dir: Path | str,
+    episodes: int,
+    sim_cfg: SimConfig,
+    expert_cfg: ExpertConfig,
+    mode: str = "full",
+    keep: str = "all",
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Record `episodes` scripted episodes into the new rosbag2 folder `out_dir`; returns the dataset metadata.
+
+    keep="all" writes every attempt; keep="success" discards failed attempts and runs more until `episodes`
+    successes are written (RuntimeError after MAX_ATTEMPTS_PER_EPISODE * episodes attempts). Attempt k resets the
+    env with `demo_seed(expert_cfg.seed, k)`, and the teleoperator draws from one generator seeded with
+    expert_cfg.seed, so a dataset is reproducible from its metadata.
+    """
+    check_mode(mode)
+    if keep not in KEEP_CHOICES:
+        raise ValueError(f"keep={keep!r}: expected one of {', '.join(KEEP_CHOICES)}")
+    if episodes < 1:
+        raise ValueError(f"episodes={episodes}: must be >= 1")
+    out_dir = Path(out_dir)
+    if out_dir.exists():
+        raise FileExistsError(f"{out_dir} exists; a dataset is written to a new folder")
+    period_ns = round(1e9 / sim_cfg.control_hz)
+    written, attempts, successes, steps, start_ns = 0, 0, 0, 0, 0
+    with (
+        PegInsertEnv(sim_cfg) as env,
+        BagWriter(out_dir) as bag,
+        tqdm(total=episodes, desc="demos", unit="ep", disable=not progress, dynamic_ncols=True) as bar,
+    ):
+        recorder = _EpisodeWriter(bag, sim_cfg.cameras, period_ns)
+        teleop = ScriptedTeleop(env, expert_cfg)
+        while written < episodes:
+            if attempts >= MAX_ATTEMPTS_PER_EPISODE * episodes:
+                raise RuntimeError(
+                    f"only {written} of {episodes} successful episodes after {attempts} attempts; "
+                    "lower the ExpertConfig noise or use keep='all'"
+                )
+            trajectory = list(rollout(env, teleop, demo_seed(expert_cfg.seed, attempts), mode))
+            attempts += 1
+            success = bool(trajectory[-1].result.info["success"])
+            successes += success
+            if keep == "success" and not success:
+                continue
+            recorder.write(written, start_ns, trajectory, success)
+            written += 1
+            steps += len(trajectory)
+            start_ns += (len(trajectory) + 1) * period_ns + EPISODE_GAP_NS
+            bar.update()
+            bar.set_postfix(success=f"{successes / attempts:.0%}")
+        info = {
+            "preset": sim_cfg.preset,
+            "mode": mode,
+            "keep": keep,
+            "instruction": TASK_INSTRUCTION,
+            "episodes": written,
+            "attempts": attempts,
+            "successes_attempted": successes,
+            "steps": steps,
+            "control_hz": sim_cfg.control_hz,
+            "axis_names": list(AXIS_NAMES),
+            "sim_config": sim_cfg.to_dict(),
+            "expert_config": expert_cfg.to_dict(),
+        }
+        text = json.dumps(info)
+        bag.set_metadata(METADATA_KEY, text)
+    return json.loads(text)  # as `read_dataset_info` returns it (tuples become lists)
+
+
+class _EpisodeWriter:
+    """Turns one scripted trajectory into the dataset's messages."""
+
+    def __init__(self, bag: BagWriter, cameras: tuple[str, ...], period_ns: int) -> None:
+        self.bag, self.cameras, self.period_ns = bag, cameras, period_ns
+        types = bag.types
+        self._image = types["sensor_msgs/msg/Image"]
+        self._joints = types["sensor_msgs/msg/JointState"]
+        self._chunk = types["rlt_msgs/msg/ActionChunk"]
+        self._pose2d = types["geometry_msgs/msg/Pose2D"]
+        self._event = types["rlt_msgs/msg/EpisodeEvent"]
+        for camera in cameras:
+            bag.add_topic(camera_topic(camera), "sensor_msgs/msg/Image")
+        bag.add_topic(JOINTS_TOPIC, "sensor_msgs/msg/JointState")
+        bag.add_topic(ACTION_TOPIC, "rlt_msgs/msg/ActionChunk")
+        bag.add_topic(TIP_TOPIC, "geometry_msgs/msg/Pose2D")
+        bag.add_topic(EVENTS_TOPIC, "rlt_msgs/msg/EpisodeEvent")
+        self._chunk_id = 0
+
+    def write(self, episode_id: int, start_ns: int, trajectory: list[ExpertStep], success: bool) -> None:
+        bag, store = self.bag, self.bag.store
+        self._write_event(episode_id, start_ns, self._event.START, 0, TASK_INSTRUCTION)
+        for t, step in enumerate(trajectory):
+            stamp = start_ns + t * self.period_ns
+            for camera in self.cameras:
+                image = step.obs.images[camera]  # uint8[H, W, 3]
+                height, width = image.shape[:2]
+                msg = self._image(
+                    header=header(store, stamp, camera),
+                    height=height,
+                    width=width,
+                    encoding="rgb8",
+                    is_bigendian=0,
+                    step=width * 3,
+                    data=image.reshape(-1),
+                )
+                bag.write(camera_topic(camera), stamp, msg)
+            proprio = step.obs.proprio.astype(np.float64)  # float64[12]
+            joints = self._joints(
+                header=header(store, stamp),
+                name=list(JOINT_NAMES),
+                position=proprio[: len(JOINT_NAMES)],
+                velocity=proprio[len(JOINT_NAMES) :],
+                effort=np.zeros(0),
+            )
+            bag.write(JOINTS_TOPIC, stamp, joints)
+            chunk = self._chunk(
+                header=header(store, stamp),
+                chunk_id=self._chunk_id,
+                source=self._chunk.SOURCE_HUMAN,
+                axis_names=list(AXIS_NAMES),
+                chunk_len=1,
+                data=step.label.astype(np.float32),
+            )
+            self._chunk_id += 1
+            bag.write(ACTION_TOPIC, stamp, chunk)
+            x, y, _ = step.tip_offset
+            bag.write(TIP_TOPIC, stamp, self._pose2d(x=float(x), y=float(y), theta=step.yaw_error))
+        duration = len(trajectory)
+        end = self._event.SUCCESS if success else self._event.TIMEOUT
+        self._write_event(episode_id, start_ns + duration * self.period_ns, end, duration, "")
+
+    def _write_event(self, episode_id: int, stamp: int, event: int, step: int, detail: str) -> None:
+        msg = self._event(
+            header=header(self.bag.store, stamp), episode_id=episode_id, event=event, step=step, detail=detail
+        )
+        self.bag.write(EVENTS_TOPIC, stamp, msg)
+
+
+def read_dataset_info(path: Path | str) -> dict[str, Any]:
+    """The dataset metadata stored by `record_demos` (configs, instruction, counts)."""
+    with BagReader(path) as bag:
+        return _dataset_info(bag)
+
+
+def load_demos(path: Path | str) -> list[DemoEpisode]:
+    """All episodes of the dataset at `path` (a folder written by `record_demos`), in recording order."""
+    with BagReader(path) as bag:
+        info = _dataset_info(bag)
+        cameras = tuple(info["sim_config"]["cameras"])
+        starts: list[int] = []  # stamp of each episode's START, increasing
+        episodes: list[dict[str, Any]] = []
+        for _, stamp, event in bag.messages([EVENTS_TOPIC]):
+            if event.event == event.START:
+                starts.append(stamp)
+                episodes.append({"instruction": event.detail, "rows": defaultdict(list)})
+            else:
+                episodes[-1].update(success=event.event == event.SUCCESS, duration=event.step)
+        topics = [camera_topic(c) for c in cameras] + [JOINTS_TOPIC, ACTION_TOPIC, TIP_TOPIC]
+        for topic, stamp, msg in bag.messages(topics):
+            episode = episodes[bisect.bisect_right(starts, stamp) - 1]
+            episode["rows"][topic].append(_row(topic, msg))
+    demos = []
+    for k, episode in enumerate(episodes):
+        rows, duration = episode["rows"], episode.get("duration")
+        counts = {topic: len(rows[topic]) for topic in topics}
+        if duration is None or any(n != duration for n in counts.values()):
+            raise ValueError(f"{path}: episode {k} is incomplete (duration {duration}, messages per topic {counts})")
+        demos.append(
+            DemoEpisode(
+                images={c: np.stack(rows[camera_topic(c)]) for c in cameras},
+                proprio=np.stack(rows[JOINTS_TOPIC]).astype(np.float32),
+                actions=np.stack(rows[ACTION_TOPIC]),
+                tip_offset=np.stack(rows[TIP_TOPIC]).astype(np.float32),
+                success=episode["success"],
+                duration=duration,
+                instruction=episode["instruction"],
+            )
+        )
+    return demos
+
+
+def _dataset_info(bag: BagReader) -> dict[str, Any]:
+    raw = bag.metadata.get(METADATA_KEY)
+    if raw is None:
+        raise ValueError(f"{bag.path} is not a demonstration dataset: no {METADATA_KEY!r} in its custom metadata")
+    return json.loads(raw)
+
+
+def _row(topic: str, msg: Any) -> np.ndarray:
+    """The array one message contributes to its episode (see DemoEpisode for shapes and units)."""
+    if topic == JOINTS_TOPIC:
+        return np.concatenate([msg.position, msg.velocity])  # float64[12]
+    if topic == ACTION_TOPIC:
+        return msg.data  # float32[4]
+    if topic == TIP_TOPIC:
+        return np.array([msg.x, msg.y, msg.theta])  # float64[3]
+    return msg.data.reshape(msg.height, msg.width, 3)  # uint8[H, W, 3]

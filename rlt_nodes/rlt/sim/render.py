@@ -1,0 +1,52 @@
+"""Render the insertion scene from a kinematic state, in a process that does not run the physics.
+
+The sim driver steps MuJoCo without cameras and publishes `render_state(env)`; the sim camera node owns a
+`StateRenderer` built from the same `SimConfig`, applies that state and renders each camera. Splitting them puts
+physics and rendering on different cores and keeps the camera a separate node, as on a robot.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rlt.sim.config import SimConfig
+from rlt.sim.env import PegInsertEnv
+from rlt.sim.scene import PEG_BODY
+
+
+def render_state(env: PegInsertEnv) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(qpos float64[nq], mocap float64[7 * nmocap] (pos, quat per body), params float64[7] peg pose in hand)."""
+    d, peg = env.data, env.model.body(PEG_BODY)
+    mocap = np.concatenate([d.mocap_pos, d.mocap_quat], axis=1).ravel()
+    return d.qpos.copy(), mocap, np.concatenate([peg.pos, peg.quat])
+
+
+class StateRenderer:
+    """Cameras of `cfg.cameras` rendered from states produced by `render_state` of an env with the same config."""
+
+    def __init__(self, cfg: SimConfig) -> None:
+        if not cfg.cameras:
+            raise ValueError("StateRenderer: SimConfig.cameras is empty; nothing to render")
+        self.cfg = cfg
+        self._env = PegInsertEnv(cfg)  # owns the model, data and renderer; its physics is never stepped
+        import mujoco
+
+        self._mujoco = mujoco
+        self._peg = self._env.model.body(PEG_BODY).id
+
+    def render(self, qpos: np.ndarray, mocap: np.ndarray, params: np.ndarray) -> dict[str, np.ndarray]:
+        """camera -> uint8[H, W, 3] for the given state; wrong sizes raise ValueError naming the part."""
+        m, d = self._env.model, self._env.data
+        nmocap = d.mocap_pos.shape[0]
+        for name, arr, size in (("qpos", qpos, m.nq), ("mocap", mocap, 7 * nmocap), ("params", params, 7)):
+            if np.shape(arr) != (size,):
+                raise ValueError(f"SimState.{name}: expected {size} values for this scene, got shape {np.shape(arr)}")
+        d.qpos[:] = qpos
+        mocap = np.reshape(mocap, (nmocap, 7))
+        d.mocap_pos[:], d.mocap_quat[:] = mocap[:, :3], mocap[:, 3:]
+        m.body_pos[self._peg], m.body_quat[self._peg] = params[:3], params[3:]
+        self._mujoco.mj_kinematics(m, d)
+        return self._env.render_cameras()
+
+    def close(self) -> None:
+        self._env.close()

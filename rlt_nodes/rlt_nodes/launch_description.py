@@ -1,0 +1,36 @@
+"""Build a `ros2 launch` description from launch/sessions.yaml, the file `rlt launch` reads too.
+
+Every `launch/<session>.launch.py` is two lines that call `describe(<session>)`, so the launch files and the
+pip-only runner cannot drift apart: same executables, node names, parameter file and arguments.
+"""
+
+from __future__ import annotations
+
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, Shutdown
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+from rlt.launch import PACKAGE, load_session
+
+
+def describe(session_name: str) -> LaunchDescription:
+    session = load_session(session_name)
+    actions: list = [
+        DeclareLaunchArgument(a.name, default_value=a.default, description=a.description) for a in session.arguments
+    ]
+    for node in session.nodes:
+        env = {"OMP_NUM_THREADS": str(node.threads), "RLT_TORCH_THREADS": str(node.threads)} if node.threads else None
+        actions.append(
+            Node(
+                package=PACKAGE,
+                executable=node.executable,
+                name=node.name,
+                namespace=LaunchConfiguration("namespace"),
+                parameters=[LaunchConfiguration("params_file")],
+                additional_env=env,
+                output="screen",
+                on_exit=Shutdown(reason=f"required node {node.name} exited") if node.required else None,
+            )
+        )
+    return LaunchDescription(actions)

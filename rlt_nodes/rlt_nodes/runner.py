@@ -1,0 +1,44 @@
+"""`main()` plumbing shared by every node executable: init, spin, clean shutdown on Ctrl-C / SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from collections.abc import Callable, Sequence
+
+import rclpy
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
+from rclpy.node import Node
+
+
+def run_node(factory: Callable[[], Node], argv: Sequence[str] | None = None, threads: int = 1) -> int:
+    """Create the node with `factory` and spin it until shutdown.
+
+    A bad configuration, a missing file or an unusable device found while constructing the node (ValueError,
+    OSError, RuntimeError) ends the process with one clear line and exit code 2. Errors while spinning keep
+    their traceback. A node may set `exit_code` before calling `rclpy.shutdown()` to end on its own.
+    """
+    rclpy.init(args=list(sys.argv if argv is None else argv))
+    signal.signal(signal.SIGTERM, lambda *_: rclpy.try_shutdown())
+    try:
+        node = factory()
+    except (ValueError, OSError, RuntimeError) as exc:
+        print(f"[{getattr(factory, '__name__', 'node')}] startup error: {exc}", file=sys.stderr, flush=True)
+        rclpy.try_shutdown()
+        return 2
+    executor = SingleThreadedExecutor() if threads == 1 else MultiThreadedExecutor(num_threads=threads)
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return int(getattr(node, "exit_code", 0))
+
+
+def finish(node: Node, exit_code: int = 0) -> None:
+    """End the node's process from inside a callback: spin returns and `run_node` returns `exit_code`."""
+    node.exit_code = exit_code
+    node.context.try_shutdown()

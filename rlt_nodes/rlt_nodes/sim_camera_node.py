@@ -1,0 +1,44 @@
+"""sim_camera: renders every camera of the sim scene from `sim/state` and publishes `camera/<name>/image_raw`.
+
+The images carry the state's stamp (sim time), so the VLA pairs them exactly with the driver's requests. In the
+lockstep sim they go out reliable (no frame may be lost); `reliable:=false` gives sensor-data QoS as on a robot.
+"""
+
+from __future__ import annotations
+
+from rclpy.node import Node
+from rlt_msgs.msg import SimState
+from sensor_msgs.msg import Image
+
+from rlt.sim.config import SimConfig
+from rlt.sim.render import StateRenderer
+from rlt_nodes import convert, qos
+from rlt_nodes.params import declare_config
+from rlt_nodes.runner import run_node
+
+
+class SimCameraNode(Node):
+    """Thin wrapper: `sim/state` -> `StateRenderer` -> one Image per camera."""
+
+    def __init__(self) -> None:
+        super().__init__("sim_camera")
+        cfg = declare_config(self, SimConfig, "sim")
+        image_qos = qos.SIM_IMAGES if self.declare_parameter("reliable", True).value else qos.SENSOR
+        self.renderer = StateRenderer(cfg)
+        self.pubs = {c: self.create_publisher(Image, f"camera/{c}/image_raw", image_qos) for c in cfg.cameras}
+        self.create_subscription(SimState, "sim/state", self.on_state, qos.STATE)
+        self.get_logger().info(f"rendering {', '.join(cfg.cameras)} at {cfg.image_size} px")
+
+    def on_state(self, msg: SimState) -> None:
+        state = convert.sim_state_from_msg(msg)
+        images = self.renderer.render(state.qpos, state.mocap, state.params)
+        for camera, image in images.items():
+            self.pubs[camera].publish(convert.image_to_msg(image, "rgb8", state.stamp_ns, frame_id=camera))
+
+    def destroy_node(self) -> None:
+        self.renderer.close()
+        super().destroy_node()
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_node(SimCameraNode, argv)

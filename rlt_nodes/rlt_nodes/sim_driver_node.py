@@ -1,0 +1,99 @@
+"""sim_driver: runs the MuJoCo insertion task in lockstep with the policy side (see rlt.sim.driver).
+
+Publishes `joint_states`, `sim/state` (for the sim camera), `chunk_request`, `episode/events` and `/clock`;
+executes the `action_chunk` rows that answer its requests. With driver.realtime_factor = 0 it steps as fast as
+the nodes answer (sim time on /clock runs ahead of the wall clock), else at that multiple of real time.
+"""
+
+from __future__ import annotations
+
+import time
+
+from rclpy.node import Node
+from rosgraph_msgs.msg import Clock
+from rlt_msgs.msg import ActionChunk, ChunkRequest, EpisodeEvent, SimState
+from sensor_msgs.msg import JointState
+
+from rlt.sim.config import SimConfig
+from rlt.sim.driver import ChunkRejected, DriverConfig, DriverOutput, SimDriver
+from rlt.sim.env import PegInsertEnv
+from rlt.sim.scene import JOINT_NAMES
+from rlt_nodes import convert, qos
+from rlt_nodes.params import declare_config
+from rlt_nodes.runner import finish, run_node
+
+
+class SimDriverNode(Node):
+    """Thin wrapper: ROS I/O around `SimDriver`."""
+
+    def __init__(self) -> None:
+        super().__init__("sim_driver")
+        sim_cfg = declare_config(self, SimConfig, "sim")
+        self.cfg = declare_config(self, DriverConfig, "driver")
+        self.request_timeout = self.declare_parameter("request_timeout_s", 10.0).value
+        self.wait_for_camera = bool(sim_cfg.cameras) and self.declare_parameter("wait_for_camera", True).value
+        instruction = self.declare_parameter("instruction", "insert the connector into the socket").value
+        self.driver = SimDriver(PegInsertEnv(sim_cfg.replace(cameras=())), self.cfg, instruction)
+        self.exit_code = 0
+        self.pub_joints = self.create_publisher(JointState, "joint_states", qos.STATE)
+        self.pub_state = self.create_publisher(SimState, "sim/state", qos.STATE)
+        self.pub_request = self.create_publisher(ChunkRequest, "chunk_request", qos.CONTROL)
+        self.pub_events = self.create_publisher(EpisodeEvent, "episode/events", qos.EVENTS)
+        self.pub_clock = self.create_publisher(Clock, "/clock", qos.STATE)
+        self.create_subscription(ActionChunk, "action_chunk", self.on_chunk, qos.CONTROL)
+        period = 1e-3 if self.cfg.realtime_factor == 0 else 1.0 / (sim_cfg.control_hz * self.cfg.realtime_factor)
+        self.timer = self.create_timer(period, self.tick)
+        self.requested_at = 0.0
+        self.get_logger().info(
+            f"preset {sim_cfg.preset}, mode {self.cfg.mode}, handoff {self.cfg.handoff}, "
+            f"{'lockstep' if self.cfg.realtime_factor == 0 else f'{self.cfg.realtime_factor}x real time'}"
+        )
+
+    def peers_ready(self) -> bool:
+        camera_ok = not self.wait_for_camera or self.pub_state.get_subscription_count() > 0
+        return camera_ok and self.pub_request.get_subscription_count() > 0 and self.count_publishers("action_chunk") > 0
+
+    def on_chunk(self, msg: ActionChunk) -> None:
+        try:
+            self.driver.submit_chunk(convert.chunk_from_msg(msg))
+        except ChunkRejected as exc:
+            self.get_logger().debug(str(exc))
+        except ValueError as exc:
+            self.get_logger().error(f"dropping malformed chunk: {exc}")
+
+    def tick(self) -> None:
+        if self.driver.episode_over:
+            if self.driver.finished:
+                self.get_logger().info(f"all {self.cfg.episodes} episodes done")
+                self.timer.cancel()
+                finish(self, 0)
+            if self.driver.episode_id < 0 and not self.peers_ready():
+                return
+            self.publish(self.driver.begin_episode())
+            return
+        if self.driver.waiting_for_chunk:
+            if time.monotonic() - self.requested_at > self.request_timeout and self.driver.pending_request:
+                self.get_logger().warning(f"no chunk for {self.request_timeout:.0f} s: re-sending the request")
+                self.pub_request.publish(convert.request_to_msg(self.driver.pending_request))
+                self.requested_at = time.monotonic()
+            return
+        # lockstep: run the whole queued chunk now; real time: one row per tick
+        while True:
+            out = self.driver.step()
+            self.publish(out)
+            if self.cfg.realtime_factor or self.driver.waiting_for_chunk or out.episode_over:
+                return
+
+    def publish(self, out: DriverOutput) -> None:
+        self.pub_clock.publish(Clock(clock=convert.ns_to_stamp(out.stamp_ns)))
+        self.pub_joints.publish(convert.proprio_to_joint_state(JOINT_NAMES, out.proprio, out.stamp_ns))
+        self.pub_state.publish(convert.sim_state_to_msg(out.sim_state))
+        for event in out.events:
+            self.pub_events.publish(convert.event_to_msg(event))
+        if out.request is not None:
+            self.pub_request.publish(convert.request_to_msg(out.request))
+            self.requested_at = time.monotonic()
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_node(SimDriverNode, argv)

@@ -1,0 +1,62 @@
+"""vla: the frozen VLA + RL-token encoder behind ONNX Runtime; one forward pass per `chunk_request`.
+
+Subscribes to `camera/<name>/image_raw`, `joint_states` and `chunk_request`; publishes `vla/output`. Images and
+proprio are paired with the request by exact stamp (rlt.sync). A missing or mismatched model fails at startup.
+"""
+
+from __future__ import annotations
+
+from rclpy.node import Node
+from rlt_msgs.msg import ChunkRequest, VlaOutput
+from sensor_msgs.msg import Image, JointState
+
+from rlt.serving import VlaServer, VlaServerConfig
+from rlt.sim.scene import JOINT_NAMES
+from rlt.sync import ObservationSync
+from rlt_nodes import convert, qos
+from rlt_nodes.params import declare_config
+from rlt_nodes.runner import run_node
+
+
+class VlaNode(Node):
+    """Thin wrapper: sync -> VlaServer.answer -> publish."""
+
+    def __init__(self) -> None:
+        super().__init__("vla")
+        cfg = declare_config(self, VlaServerConfig)
+        self.server = VlaServer(cfg)
+        reliable = self.declare_parameter("reliable_images", True).value
+        self.sync = ObservationSync(cfg.cameras)
+        self.pub = self.create_publisher(VlaOutput, "vla/output", qos.CONTROL)
+        for camera in cfg.cameras:
+            self.create_subscription(Image, f"camera/{camera}/image_raw", lambda m, c=camera: self.on_image(c, m),
+                                     qos.SIM_IMAGES if reliable else qos.SENSOR)
+        self.create_subscription(JointState, "joint_states", self.on_joints, qos.STATE)
+        self.create_subscription(ChunkRequest, "chunk_request", self.on_request, qos.CONTROL)
+        self.expected = (cfg.image_size, cfg.image_size, 3)
+        self.get_logger().info(f"serving {self.server.model.model_id} on {self.server.provider}")
+
+    def on_image(self, camera: str, msg: Image) -> None:
+        image = convert.image_from_msg(msg, expect_encoding="rgb8")
+        if image.shape != self.expected:
+            self.get_logger().error(f"camera {camera}: image {image.shape}, expected {self.expected}; dropped")
+            return
+        self.sync.add_image(camera, convert.stamp_to_ns(msg.header.stamp), image)
+        self.serve()
+
+    def on_joints(self, msg: JointState) -> None:
+        proprio = convert.proprio_from_joint_state(msg, JOINT_NAMES)
+        self.sync.add_proprio(convert.stamp_to_ns(msg.header.stamp), proprio)
+        self.serve()
+
+    def on_request(self, msg: ChunkRequest) -> None:
+        self.sync.add_request(convert.request_from_msg(msg))
+        self.serve()
+
+    def serve(self) -> None:
+        for obs in self.sync.pop_ready():
+            self.pub.publish(convert.vla_output_to_msg(self.server.answer(obs)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_node(VlaNode, argv)
