@@ -3,7 +3,7 @@
 from setuptools import find_packages, setup
 
 PACKAGE = "rlt_nodes"
-NODES = ["sim_driver", "sim_camera"]
+NODES = ["sim_driver", "sim_camera", "vla", "actor", "learner"]
 
 setup(
     name=PACKAGE,

@@ -57,6 +57,7 @@ class ActionChunk:
     chunk_id: int = 0
     stamp_ns: int = 0
     frame_id: str = ""
+    policy_version: int = -1  # actor weights version that produced it; -1: none (VLA, human, untrained actor)
 
     def __post_init__(self) -> None:
         self.axis_names = tuple(self.axis_names)

@@ -176,6 +176,7 @@ def chunk_to_msg(chunk: ActionChunk) -> ActionChunkMsg:
         header=_header(chunk.stamp_ns, chunk.frame_id),
         chunk_id=chunk.chunk_id,
         source=int(chunk.source),
+        policy_version=chunk.policy_version,
         axis_names=list(chunk.axis_names),
         chunk_len=chunk.chunk_len,
         data=_floats(chunk.data),
@@ -194,6 +195,7 @@ def chunk_from_msg(msg: ActionChunkMsg) -> ActionChunk:
         chunk_id=msg.chunk_id,
         stamp_ns=stamp_to_ns(msg.header.stamp),
         frame_id=msg.header.frame_id,
+        policy_version=msg.policy_version,
     )
 
 

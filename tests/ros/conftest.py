@@ -62,3 +62,49 @@ def ros(ros_domain: int) -> Iterator[RosHarness]:
         yield harness
     finally:
         harness.close()
+
+
+class NodeProcess:
+    """A node executable of rlt_nodes started as its own process on the harness's domain."""
+
+    def __init__(self, harness: RosHarness, executable: str, params: dict[str, object], name: str = "") -> None:
+        import subprocess
+        import tempfile
+
+        from rlt.launch import find_executable
+
+        self.log = tempfile.NamedTemporaryFile("w+", prefix=f"{executable}_", suffix=".log", delete=False)  # noqa: SIM115
+        cmd = [str(find_executable(executable)), "--ros-args", "-r", f"__node:={name or executable}"]
+        for key, value in params.items():
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+            cmd += ["-p", f"{key}:={text}"]
+        self.proc = subprocess.Popen(cmd, env=harness.env(), stdout=self.log, stderr=subprocess.STDOUT)
+
+    def output(self) -> str:
+        self.log.flush()
+        with open(self.log.name) as f:
+            return f.read()
+
+    def stop(self) -> int:
+        import signal
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=15)
+            except Exception:  # noqa: BLE001
+                self.proc.kill()
+        return self.proc.wait()
+
+
+@pytest.fixture
+def spawn(ros: RosHarness) -> Iterator[Callable[..., NodeProcess]]:
+    procs: list[NodeProcess] = []
+
+    def start(executable: str, params: dict[str, object] | None = None, name: str = "") -> NodeProcess:
+        procs.append(NodeProcess(ros, executable, params or {}, name))
+        return procs[-1]
+
+    yield start
+    for p in procs:
+        p.stop()

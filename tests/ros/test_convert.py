@@ -34,7 +34,7 @@ def wire(msg):
 
 def chunk(c=10, source=Source.ACTOR):
     return ActionChunk(
-        RNG.normal(size=(c, 4)).astype(np.float32), AXES, source, chunk_id=7, stamp_ns=1_500_000_123, frame_id="base"
+        RNG.normal(size=(c, 4)).astype(np.float32), AXES, source, chunk_id=7, stamp_ns=1_500_000_123, frame_id="base", policy_version=3
     )
 
 

@@ -37,6 +37,7 @@ def test_round_trip_with_nested_types_hashes_and_metadata(tmp_path, store):
         header=header(store, 5, "base"),
         chunk_id=9,
         source=chunk_cls.SOURCE_HUMAN,
+        policy_version=-1,
         axis_names=["dx", "dy"],
         chunk_len=2,
         data=np.arange(4, dtype=np.float32),

@@ -1,7 +1,7 @@
-"""Configs of the frozen VLA (`VlaConfig`), its behaviour-cloning run (`VlaTrainConfig`) and the RL token (`TokenConfig`).
+"""Configs of the frozen VLA (`VlaConfig`), its behaviour cloning (`VlaTrainConfig`) and the RL token (`TokenConfig`).
 
-This module owns the model-side tunables and their defaults, plus `config_from_overrides`, which the CLI uses to
-turn `key=value` strings into a validated config. Sizes are chosen to train in minutes on two CPU cores (see
+This module owns the model-side tunables and their defaults, plus `configs_from_overrides`, which the CLI uses to
+turn `key=value` strings into validated configs. Sizes are chosen to train in minutes on two CPU cores (see
 `rlt.models.vla`). It must not import torch, MuJoCo, rclpy or any message package.
 """
 

@@ -34,8 +34,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from rlt.models.config import VlaConfig
 from rlt.models.checkpoint import load_checkpoint, save_checkpoint
+from rlt.models.config import VlaConfig
 from rlt.models.layers import Transformer, init_weights
 
 CHECKPOINT_KIND = "rlt.vla"

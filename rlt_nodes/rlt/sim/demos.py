@@ -189,6 +189,7 @@ class _EpisodeWriter:
                 header=header(store, stamp),
                 chunk_id=self._chunk_id,
                 source=self._chunk.SOURCE_HUMAN,
+                policy_version=-1,  # not produced by learned actor weights
                 axis_names=list(AXIS_NAMES),
                 chunk_len=1,
                 data=step.label.astype(np.float32),

@@ -1,0 +1,126 @@
+"""The actor node's logic without ROS: VLA outputs in, executed chunks and replay transitions out.
+
+Per `VlaOutput` (one per driver request, in order):
+- approach phase: the base VLA drives — its reference chunk passes through (source VLA), nothing is stored;
+- critical phase: the chunk is the RL actor's (exploring in "train" mode, the mean in "eval"), the reference
+  during the warmup episodes or in "base" mode, or the human's chunk while an intervention is active;
+- the rows the driver reports as executed, with their rewards and sources, feed a `TransitionAssembler`
+  (stride subsampling, terminal rules, ã := a_human on interventions), whose transitions go to the learner.
+Weight snapshots are parked by `ChunkPolicy` and applied at the next chunk, never mid-chunk.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from rlt.config import Config
+from rlt.rl.assembly import TransitionAssembler
+from rlt.rl.config import RLConfig
+from rlt.rl.policy import ChunkPolicy
+from rlt.types import ActionChunk, Phase, PolicyWeights, Source, Terminal, Transition, VlaOutput
+
+ACTOR_MODES = ("train", "eval", "base")
+
+
+@dataclasses.dataclass(frozen=True)
+class ActorConfig(Config):
+    """How the actor acts in the critical phase."""
+
+    mode: str = "train"  # train: explore + store transitions; eval: actor mean, nothing stored; base: reference only
+
+    def validate(self) -> None:
+        self.require_choice("mode", ACTOR_MODES)
+
+
+@dataclasses.dataclass
+class ActorStep:
+    """What to publish after one VLA output."""
+
+    chunk: ActionChunk | None  # the chunk to execute when the driver asked for one
+    transitions: list[Transition]
+    weights_version: int  # actor weights in use (-1: none yet)
+
+
+class ActorCore:
+    """See the module docstring."""
+
+    def __init__(self, rl: RLConfig, cfg: ActorConfig) -> None:
+        self.rl, self.cfg = rl, cfg
+        self.policy = ChunkPolicy(rl)
+        self.assembler = TransitionAssembler(rl.chunk_len, rl.action_dim, rl.stride)
+        self.critical_episodes = 0  # episodes that reached the critical phase
+        self._episode = -1
+        self._in_critical = False
+        self._state: tuple[np.ndarray, np.ndarray, np.ndarray, int] | None = None  # x_t, ã_t before the next rows
+        self._human: ActionChunk | None = None
+        self._next_chunk_id = 0
+
+    def load_weights(self, weights: PolicyWeights) -> None:
+        self.policy.load_weights(weights.version, weights.tensors, weights.architecture)
+
+    def set_human_chunk(self, chunk: ActionChunk | None) -> None:
+        """The human's current chunk (None: no intervention); it replaces the actor's at the next boundary."""
+        self._human = chunk
+
+    @property
+    def warming_up(self) -> bool:
+        return self.critical_episodes <= self.rl.warmup_episodes
+
+    def on_vla_output(self, out: VlaOutput) -> ActorStep:
+        req = out.request
+        transitions: list[Transition] = []
+        if req.episode_id != self._episode:
+            self._episode, self._in_critical, self._state = req.episode_id, False, None
+        if req.phase is Phase.CRITICAL:
+            if not self._in_critical:  # hand-off: transitions start here; earlier rows belonged to the approach
+                self._in_critical = True
+                self.critical_episodes += 1
+                self.assembler.reset(req.episode_id)
+            elif self.cfg.mode == "train":
+                transitions = self._record(out)
+            self._state = (out.rl_token, out.proprio, out.reference.data, out.stamp_ns)
+        chunk = self._choose(out) if req.need_chunk and req.terminal is Terminal.NONE else None
+        return ActorStep(chunk, transitions, self.policy.version)
+
+    def _record(self, out: VlaOutput) -> list[Transition]:
+        req, transitions = out.request, []
+        n = len(req.sources)
+        for i in range(n):
+            state = self._state if i == 0 else None
+            last = i == n - 1
+            kwargs = {}
+            if state is not None:
+                kwargs = dict(rl_token=state[0], proprio=state[1], reference=state[2], stamp_ns=state[3])
+            if self.assembler.ended:
+                break
+            transitions += self.assembler.step(
+                req.executed[i],
+                float(req.rewards[i]),
+                done=last and req.terminal in (Terminal.SUCCESS, Terminal.FAILURE),
+                timeout=last and req.terminal is Terminal.TIMEOUT,
+                intervened=req.sources[i] is Source.HUMAN,
+                **kwargs,
+            )
+        return transitions
+
+    def _choose(self, out: VlaOutput) -> ActionChunk:
+        req, c = out.request, self.rl.chunk_len
+        version = -1
+        if self._human is not None:
+            data, source = self._human.data[:c], Source.HUMAN
+        elif req.phase is Phase.APPROACH or self.cfg.mode == "base":
+            data, source = out.reference.data[:c], Source.VLA
+        else:
+            picked = self.policy.act(
+                out.rl_token,
+                out.proprio,
+                out.reference.data,
+                explore=self.cfg.mode == "train",
+                warmup=self.cfg.mode == "train" and self.warming_up,
+            )
+            data, source = picked.data, picked.source
+            version = picked.version if source is Source.ACTOR else -1
+        self._next_chunk_id += 1
+        return ActionChunk(data, req.axis_names, source, self._next_chunk_id, req.stamp_ns, policy_version=version)

@@ -1,0 +1,58 @@
+"""actor: turns each `vla/output` into the executed `action_chunk` and the replay `rl/transitions`.
+
+Listens to `rl/actor_weights` (durable: a late actor gets the latest snapshot) and swaps weights between chunks
+only, and to `human/action_chunk` (joystick intervention), which overrides the actor while it keeps coming.
+All decisions are in rlt.rl.actor_core.ActorCore.
+"""
+
+from __future__ import annotations
+
+from rclpy.node import Node
+from rlt_msgs.msg import ActionChunk, PolicyWeights, Transition, VlaOutput
+
+from rlt.rl.actor_core import ActorConfig, ActorCore
+from rlt.rl.config import RLConfig
+from rlt_nodes import convert, qos
+from rlt_nodes.params import declare_config
+from rlt_nodes.runner import run_node
+
+
+class ActorNode(Node):
+    """Thin wrapper around ActorCore."""
+
+    def __init__(self) -> None:
+        super().__init__("actor")
+        self.core = ActorCore(declare_config(self, RLConfig, "rl"), declare_config(self, ActorConfig, "actor"))
+        self.human_timeout_ns = int(self.declare_parameter("human_timeout_s", 0.5).value * 1e9)
+        self.human_stamp_ns = 0
+        self.pub_chunk = self.create_publisher(ActionChunk, "action_chunk", qos.CONTROL)
+        self.pub_transition = self.create_publisher(Transition, "rl/transitions", qos.REPLAY)
+        self.create_subscription(VlaOutput, "vla/output", self.on_vla_output, qos.CONTROL)
+        self.create_subscription(PolicyWeights, "rl/actor_weights", self.on_weights, qos.LATCHED)
+        self.create_subscription(ActionChunk, "human/action_chunk", self.on_human, qos.CONTROL)
+        self.stored = 0
+        self.get_logger().info(f"mode {self.core.cfg.mode}, warmup {self.core.rl.warmup_episodes} episodes")
+
+    def on_weights(self, msg: PolicyWeights) -> None:
+        weights = convert.weights_from_msg(msg)
+        self.core.load_weights(weights)
+        self.get_logger().debug(f"actor weights version {weights.version} parked for the next chunk")
+
+    def on_human(self, msg: ActionChunk) -> None:
+        self.core.set_human_chunk(convert.chunk_from_msg(msg))
+        self.human_stamp_ns = self.get_clock().now().nanoseconds
+
+    def on_vla_output(self, msg: VlaOutput) -> None:
+        if self.human_stamp_ns and self.get_clock().now().nanoseconds - self.human_stamp_ns > self.human_timeout_ns:
+            self.core.set_human_chunk(None)  # the joystick stopped sending: control returns to the actor
+            self.human_stamp_ns = 0
+        step = self.core.on_vla_output(convert.vla_output_from_msg(msg))
+        for transition in step.transitions:
+            self.pub_transition.publish(convert.transition_to_msg(transition))
+        self.stored += len(step.transitions)
+        if step.chunk is not None:
+            self.pub_chunk.publish(convert.chunk_to_msg(step.chunk))
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_node(ActorNode, argv)
