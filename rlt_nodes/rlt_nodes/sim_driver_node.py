@@ -67,6 +67,7 @@ class SimDriverNode(Node):
                 self.get_logger().info(f"all {self.cfg.episodes} episodes done")
                 self.timer.cancel()
                 finish(self, 0)
+                return
             if self.driver.episode_id < 0 and not self.peers_ready():
                 return
             self.publish(self.driver.begin_episode())
