@@ -46,6 +46,7 @@ class StateRenderer:
         d.mocap_pos[:], d.mocap_quat[:] = mocap[:, :3], mocap[:, 3:]
         m.body_pos[self._peg], m.body_quat[self._peg] = params[:3], params[3:]
         self._mujoco.mj_kinematics(m, d)
+        self._mujoco.mj_camlight(m, d)  # camera and light poses, which the renderer reads
         return self._env.render_cameras()
 
     def close(self) -> None:

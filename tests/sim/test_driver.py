@@ -1,0 +1,85 @@
+"""SimDriver lockstep protocol and StateRenderer (render from a published state) on the real MuJoCo task."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("mujoco")
+
+from rlt.sim.config import SimConfig  # noqa: E402
+from rlt.sim.driver import ChunkRejected, DriverConfig, SimDriver  # noqa: E402
+from rlt.sim.env import AXIS_NAMES, PegInsertEnv  # noqa: E402
+from rlt.sim.render import StateRenderer, render_state  # noqa: E402
+from rlt.types import ActionChunk, Event, Phase, Source, Terminal  # noqa: E402
+
+pytestmark = pytest.mark.sim
+
+
+def chunk(req, dz=0.0, source=Source.ACTOR):
+    return ActionChunk(np.tile([0, 0, dz, 0], (10, 1)), AXIS_NAMES, source, stamp_ns=req.stamp_ns)
+
+
+def test_state_renderer_matches_the_env():
+    cfg = SimConfig(image_size=48)
+    with PegInsertEnv(cfg) as env, PegInsertEnv(cfg.replace(cameras=())) as physics:
+        renderer = StateRenderer(cfg)
+        for seed in (1, 2):
+            env.reset(seed)
+            physics.reset(seed)
+            for _ in range(3):
+                obs = env.step(np.array([0.001, 0, -0.002, 0.01])).obs
+                physics.step(np.array([0.001, 0, -0.002, 0.01]))
+            images = renderer.render(*render_state(physics))
+            for camera in cfg.cameras:
+                # after mj_step MuJoCo's poses lag qpos by one 2 ms substep; the renderer draws qpos itself
+                diff = np.abs(images[camera].astype(int) - obs.images[camera])
+                assert diff.mean() < 1.0 and (diff > 30).mean() < 0.01, (camera, diff.mean())
+        with pytest.raises(ValueError, match=r"SimState\.qpos"):
+            renderer.render(np.zeros(3), *render_state(physics)[1:])
+        renderer.close()
+
+
+def test_critical_mode_requests_every_stride_and_rejects_stale_chunks():
+    driver = SimDriver(PegInsertEnv(SimConfig(cameras=(), critical_episode_seconds=1.0)),
+                       DriverConfig(mode="critical", observe_stride=2, episodes=1))
+    out = driver.begin_episode()
+    assert [e.event for e in out.events] == [Event.START, Event.HANDOFF]
+    req = out.request
+    assert (req.step, req.need_chunk, req.phase) == (0, True, Phase.CRITICAL)
+    stale = ActionChunk(np.zeros((10, 4)), AXIS_NAMES, stamp_ns=req.stamp_ns - 1)
+    with pytest.raises(ChunkRejected, match="does not answer the pending request"):
+        driver.submit_chunk(stale)
+    driver.submit_chunk(chunk(req, source=Source.HUMAN))
+    seen = []
+    while not driver.episode_over:
+        out = driver.step()
+        if out.request is not None:
+            seen.append((out.request.step, out.request.need_chunk, out.request.terminal))
+            if out.request.need_chunk:
+                assert len(out.request.executed) == 2 and out.request.sources == (Source.HUMAN,) * 2
+                driver.submit_chunk(chunk(out.request, source=Source.HUMAN))
+    # 1 s at 20 Hz = 20 steps: observations every 2 steps, chunks at 10, the timeout report at 20
+    expected = [(t, t == 10, Terminal.NONE) for t in range(2, 20, 2)] + [(20, False, Terminal.TIMEOUT)]
+    assert seen == expected
+    assert driver.finished
+    with pytest.raises(RuntimeError, match="all 1 episodes are done"):
+        driver.begin_episode()
+
+
+def test_full_mode_hands_off_when_the_tip_reaches_the_critical_zone():
+    env = PegInsertEnv(SimConfig(cameras=()))
+    driver = SimDriver(env, DriverConfig(mode="full", handoff="auto"))
+    out = driver.begin_episode()
+    handoff = None
+    while handoff is None and not driver.episode_over:
+        if driver.waiting_for_chunk:
+            # a privileged P-controller over the hole (0.8 of the error per chunk) as a stand-in base policy
+            x, y, z = env.tip_offset()
+            driver.submit_chunk(chunk(out.request, dz=-0.003) if abs(x) + abs(y) < 0.004 else ActionChunk(
+                np.tile(np.clip([-0.08 * x, -0.08 * y, 0, 0], -0.004, 0.004), (10, 1)), AXIS_NAMES,
+                stamp_ns=out.request.stamp_ns))
+        out = driver.step()
+        if any(e.event == Event.HANDOFF for e in out.events):
+            handoff = out
+    assert handoff is not None and env.in_critical_phase()
+    assert handoff.request.need_chunk and handoff.request.phase == Phase.CRITICAL  # the base chunk was dropped
+    assert driver.waiting_for_chunk
