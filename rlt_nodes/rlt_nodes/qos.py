@@ -9,9 +9,11 @@ from rclpy.qos import (
 )
 
 SENSOR = qos_profile_sensor_data  # camera images, joystick: best effort, keep last 5
-# images in the lockstep sim: reliable and deep enough for a chunk of frames, so the VLA never misses its frame
-SIM_IMAGES = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
-STATE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)  # joint_states, sim/state, clock
+# lockstep sim: images and joint states are reliable and transient-local with a history of a few chunks, so the
+# VLA never misses the frame of a request, even one published before discovery between two nodes completed
+LOCKSTEP = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
+                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
+STATE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)  # joint_states on a robot, /clock
 CONTROL = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)  # requests, VLA outputs, chunks
 REPLAY = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE)  # rl/transitions: never drop a sample
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)

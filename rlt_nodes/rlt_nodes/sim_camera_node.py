@@ -1,7 +1,7 @@
 """sim_camera: renders every camera of the sim scene from `sim/state` and publishes `camera/<name>/image_raw`.
 
 The images carry the state's stamp (sim time), so the VLA pairs them exactly with the driver's requests. In the
-lockstep sim they go out reliable (no frame may be lost); `reliable:=false` gives sensor-data QoS as on a robot.
+lockstep sim they go out reliable + transient local (no frame may be lost); `lockstep:=false` gives sensor-data QoS.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ class SimCameraNode(Node):
     def __init__(self) -> None:
         super().__init__("sim_camera")
         cfg = declare_config(self, SimConfig, "sim")
-        image_qos = qos.SIM_IMAGES if self.declare_parameter("reliable", True).value else qos.SENSOR
+        image_qos = qos.LOCKSTEP if self.declare_parameter("lockstep", True).value else qos.SENSOR
         self.renderer = StateRenderer(cfg)
         self.pubs = {c: self.create_publisher(Image, f"camera/{c}/image_raw", image_qos) for c in cfg.cameras}
-        self.create_subscription(SimState, "sim/state", self.on_state, qos.STATE)
+        self.create_subscription(SimState, "sim/state", self.on_state, qos.LOCKSTEP)
         self.get_logger().info(f"rendering {', '.join(cfg.cameras)} at {cfg.image_size} px")
 
     def on_state(self, msg: SimState) -> None:

@@ -35,8 +35,8 @@ class SimDriverNode(Node):
         instruction = self.declare_parameter("instruction", "insert the connector into the socket").value
         self.driver = SimDriver(PegInsertEnv(sim_cfg.replace(cameras=())), self.cfg, instruction)
         self.exit_code = 0
-        self.pub_joints = self.create_publisher(JointState, "joint_states", qos.STATE)
-        self.pub_state = self.create_publisher(SimState, "sim/state", qos.STATE)
+        self.pub_joints = self.create_publisher(JointState, "joint_states", qos.LOCKSTEP)
+        self.pub_state = self.create_publisher(SimState, "sim/state", qos.LOCKSTEP)
         self.pub_request = self.create_publisher(ChunkRequest, "chunk_request", qos.CONTROL)
         self.pub_events = self.create_publisher(EpisodeEvent, "episode/events", qos.EVENTS)
         self.pub_clock = self.create_publisher(Clock, "/clock", qos.STATE)

@@ -25,13 +25,13 @@ class VlaNode(Node):
         super().__init__("vla")
         cfg = declare_config(self, VlaServerConfig)
         self.server = VlaServer(cfg)
-        reliable = self.declare_parameter("reliable_images", True).value
+        lockstep = self.declare_parameter("lockstep", True).value  # sim; false on a robot (sensor QoS)
         self.sync = ObservationSync(cfg.cameras)
         self.pub = self.create_publisher(VlaOutput, "vla/output", qos.CONTROL)
         for camera in cfg.cameras:
             self.create_subscription(Image, f"camera/{camera}/image_raw", lambda m, c=camera: self.on_image(c, m),
-                                     qos.SIM_IMAGES if reliable else qos.SENSOR)
-        self.create_subscription(JointState, "joint_states", self.on_joints, qos.STATE)
+                                     qos.LOCKSTEP if lockstep else qos.SENSOR)
+        self.create_subscription(JointState, "joint_states", self.on_joints, qos.LOCKSTEP if lockstep else qos.STATE)
         self.create_subscription(ChunkRequest, "chunk_request", self.on_request, qos.CONTROL)
         self.expected = (cfg.image_size, cfg.image_size, 3)
         self.get_logger().info(f"serving {self.server.model.model_id} on {self.server.provider}")

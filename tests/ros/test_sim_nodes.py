@@ -25,9 +25,9 @@ def test_driver_executes_chunks_and_camera_renders(ros, spawn):
     for cam in images:
         node.create_subscription(Image, f"camera/{cam}/image_raw",
                                  lambda m, c=cam: images[c].__setitem__(convert.stamp_to_ns(m.header.stamp), m),
-                                 qos.SIM_IMAGES)
+                                 qos.LOCKSTEP)
     node.create_subscription(JointState, "joint_states", lambda m: joints.__setitem__(
-        convert.stamp_to_ns(m.header.stamp), convert.proprio_from_joint_state(m, JOINT_NAMES)), qos.STATE)
+        convert.stamp_to_ns(m.header.stamp), convert.proprio_from_joint_state(m, JOINT_NAMES)), qos.LOCKSTEP)
     node.create_subscription(EpisodeEvent, "episode/events", lambda m: events.append(convert.event_from_msg(m)),
                              qos.EVENTS)
     pub = node.create_publisher(ActionChunk, "action_chunk", qos.CONTROL)

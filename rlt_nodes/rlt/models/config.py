@@ -107,7 +107,7 @@ class VlaTrainConfig(Config):
     def validate(self) -> None:
         self.require_positive("steps", "batch_size", "lr", "checkpoint_every")
         self.require_range("lr_min_ratio", 0.0, 1.0)
-        self.require_range("warmup_steps", 0, self.steps)
+        self.require_range("warmup_steps", 0, 1 << 30)  # capped at steps by the schedule
         self.require_range("weight_decay", 0.0, 1.0)
         self.require_positive("grad_clip")
         self.require_range("seed", 0, 2**63 - 1)
@@ -125,6 +125,7 @@ class TokenConfig(Config):
     heads: int = 4  # attention heads; must divide the VLA's d_model
     mlp_ratio: int = 4
     context_dropout: float = 0.9  # probability of zeroing each teacher-forced decoder input token (training only)
+    standardize: bool = True  # work on embeddings minus their training mean per (position, feature), over their RMS
     steps: int = 3000
     batch_size: int = 64
     lr: float = 1e-3  # peak AdamW learning rate (linear warmup, cosine decay)
@@ -140,7 +141,7 @@ class TokenConfig(Config):
     def validate(self) -> None:
         self.require_positive("token_dim", "layers", "heads", "mlp_ratio", "steps", "batch_size", "lr")
         self.require_range("context_dropout", 0.0, 1.0)
-        self.require_range("warmup_steps", 0, self.steps)
+        self.require_range("warmup_steps", 0, 1 << 30)  # capped at steps by the schedule
         self.require_range("weight_decay", 0.0, 1.0)
         self.require_positive("grad_clip", "checkpoint_every")
         self.require_range("seed", 0, 2**63 - 1)

@@ -81,6 +81,7 @@ def init_weights(module: nn.Module) -> None:
 
 def cosine_lr(step: int, total: int, warmup: int, min_ratio: float) -> float:
     """Learning-rate multiplier at `step`: linear warmup over `warmup` steps, then cosine down to `min_ratio`."""
+    warmup = min(warmup, total)
     if step < warmup:
         return (step + 1) / warmup
     progress = min(1.0, (step - warmup) / max(1, total - warmup))

@@ -11,6 +11,13 @@ format, and the diagnostics that say whether z_rl is useful (`diagnose_token`).
 z̄_{i−1} alone and ignore z_rl, so during training each teacher-forced input token is zeroed with probability
 `context_dropout` (0.9: the community fix); the decoder must then get the content from z_rl.
 
+Both sides work on centred embeddings: the training set's mean embedding per (position, feature) is subtracted
+and the result divided by one scalar, the RMS of what remains (`TokenConfig.standardize`; statistics stored in
+the model). The VLA's final-layer embeddings are dominated by a per-position layout that is the same in every
+frame; raw reconstruction is then mostly solved by the decoder's position embeddings and z_rl learns slowly, if
+at all. Centring makes the loss measure what differs between states, which is what the RL actor needs; the one
+scalar keeps features that barely vary from being amplified.
+
 Diagnostics: reconstruction loss on held-out episodes with the real z_rl, an all-zero z_rl and z_rl taken from
 another frame (same dropout masks), and a linear (ridge) probe from z_rl to the privileged tip-to-hole offset
 (x, y, yaw) fitted on the training episodes and scored (R²) on the held-out ones.
@@ -60,16 +67,31 @@ class RlToken(nn.Module):
         nn.init.trunc_normal_(self.e_rl, std=0.02)
         nn.init.trunc_normal_(self.decoder_pos, std=0.02)
         self.register_buffer("causal", causal_mask(prefix_len))  # bool[M, M]
+        self.register_buffer("embed_mean", torch.zeros(prefix_len, d_model))  # float32[M, d]
+        self.register_buffer("embed_scale", torch.ones(()))  # float32[], RMS of embedding - embed_mean
+
+    def set_embedding_stats(self, prefix: Tensor) -> None:
+        """Store the mean float32[M, d] and the RMS deviation from it (a scalar) of training embeddings [N, M, d]."""
+        mean = prefix.mean(0)
+        self.embed_mean.copy_(mean)
+        self.embed_scale.copy_(((prefix - mean) ** 2).mean().sqrt().clamp(min=1e-6))
+
+    def standardize(self, prefix: Tensor) -> Tensor:
+        """float32[B, M, d] VLA embeddings -> the space the token works in (identity without stored stats)."""
+        return (prefix - self.embed_mean) / self.embed_scale
 
     def encode(self, prefix: Tensor) -> Tensor:
-        """prefix float32[B, M, d] -> z_rl float32[B, Z]."""
-        query = self.e_rl.expand(prefix.shape[0], 1, -1)  # float32[B, 1, d]
-        out = self.encoder(torch.cat([prefix, query], dim=1))  # float32[B, M + 1, d]
+        """prefix float32[B, M, d] (raw VLA embeddings) -> z_rl float32[B, Z]."""
+        return self._encode(self.standardize(prefix))
+
+    def _encode(self, x: Tensor) -> Tensor:
+        query = self.e_rl.expand(x.shape[0], 1, -1)  # float32[B, 1, d]
+        out = self.encoder(torch.cat([x, query], dim=1))  # float32[B, M + 1, d]
         return self.to_token(out[:, -1])
 
     def decode(self, z_rl: Tensor, target: Tensor, context_dropout: float = 0.0,
                generator: torch.Generator | None = None) -> Tensor:
-        """Teacher-forced reconstruction: z_rl float32[B, Z], target float32[B, M, d] -> ẑ float32[B, M, d].
+        """Teacher-forced reconstruction: z_rl float32[B, Z], standardized target float32[B, M, d] -> float32[B, M, d].
 
         Each teacher-forced input z̄_1 .. z̄_{M−1} is zeroed with probability `context_dropout`.
         """
@@ -84,11 +106,12 @@ class RlToken(nn.Module):
              generator: torch.Generator | None = None) -> Tensor:
         """Reconstruction loss of `prefix` (detached: stop-gradient into the VLA) from `z_rl` (default: encoded).
 
+        Squared error summed over features, averaged over tokens and frames, in the standardized space.
         `context_dropout` defaults to the config's in training mode and to 0 in eval mode.
         """
-        target = prefix.detach()  # z̄ = sg(z)
+        target = self.standardize(prefix.detach())  # z̄ = sg(z)
         if z_rl is None:
-            z_rl = self.encode(target)
+            z_rl = self._encode(target)
         if context_dropout is None:
             context_dropout = self.cfg.context_dropout if self.training else 0.0
         pred = self.decode(z_rl, target, context_dropout, generator)
@@ -121,6 +144,8 @@ def train_token(
     del frames, train_frames
     torch.manual_seed(cfg.seed)
     model = RlToken(cfg, vla.cfg.d_model, vla.cfg.prefix_len)
+    if cfg.standardize:
+        model.set_embedding_stats(prefix)
 
     def batch_loss(generator: torch.Generator) -> Tensor:
         idx = torch.randint(len(prefix), (cfg.batch_size,), generator=generator)
@@ -169,8 +194,10 @@ def diagnose_token(
 
     The VLA checkpoint and demos default to those the token was trained with. Returns loss_real, loss_zero,
     loss_shuffled (context dropout at the training rate, the same masks for all three), loss_teacher_forced
-    (real z_rl, no dropout), probe_r2_<x|y|yaw> (ridge on z_rl), probe_proprio_r2_<x|y|yaw> (the same probe
-    on proprio: what the token adds), held_out_frames. Prints a report when `verbose`.
+    (real z_rl, no dropout), loss_mean_embedding (predicting every frame by the training frames' mean
+    embedding: the scale of what there is to reconstruct), probe_r2_<x|y|yaw> (ridge on z_rl),
+    probe_proprio_r2_<x|y|yaw> (the same probe on proprio: what the token adds), held_out_frames. Prints a
+    report when `verbose`.
     """
     ckpt = load_checkpoint(token_checkpoint, CHECKPOINT_KIND)
     vla_checkpoint = vla_checkpoint or ckpt["vla_checkpoint"]
@@ -183,9 +210,9 @@ def diagnose_token(
     fit_frames, test_frames = frames.of_episodes(split["train"]), frames.of_episodes(split["holdout"])
     if len(test_frames) == 0:
         raise ValueError(f"{vla_checkpoint} has no held-out episodes (VlaTrainConfig.holdout_fraction=0)")
-    test_prefix = _frame_prefix(vla, test_frames)
-    z_test = _batched(token.encode, test_prefix)
-    z_fit = _batched(token.encode, _frame_prefix(vla, fit_frames))
+    test_prefix, fit_prefix = _frame_prefix(vla, test_frames), _frame_prefix(vla, fit_frames)
+    z_test, z_fit = _batched(token.encode, test_prefix), _batched(token.encode, fit_prefix)
+    mean_embedding = token.standardize(fit_prefix).mean(0)  # float32[M, d]: best guess that ignores the frame
 
     generator = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(z_test), generator=generator)
@@ -197,6 +224,7 @@ def diagnose_token(
         "loss_zero": _recon(token, test_prefix, torch.zeros_like(z_test), p, seed),
         "loss_shuffled": _recon(token, test_prefix, shuffled, p, seed),
         "loss_teacher_forced": _recon(token, test_prefix, z_test, 0.0, seed),
+        "loss_mean_embedding": float(((token.standardize(test_prefix) - mean_embedding) ** 2).sum(-1).mean()),
         "held_out_frames": float(len(test_frames)),
     }
     lam = token.cfg.probe_ridge
@@ -236,6 +264,7 @@ def format_diagnosis(report: dict[str, float]) -> str:
         f"    zero z_rl      {zero:9.4f}   ({zero / real:.2f}x real)",
         f"    shuffled z_rl  {shuffled:9.4f}   ({shuffled / real:.2f}x real)",
         f"    real, no dropout {report['loss_teacher_forced']:7.4f}",
+        f"    mean embedding {report['loss_mean_embedding']:9.4f}   (ignores the frame)",
         "  linear probe R² of the tip-to-hole offset (held-out episodes)",
         "    target      z_rl   proprio",
     ]

@@ -1,0 +1,119 @@
+"""The RL token: shapes, causal decoder, context dropout, stop-gradient into the VLA, training and the probe."""
+
+import numpy as np
+import pytest
+import torch
+
+from rlt.models.bc import train_vla
+from rlt.models.rl_token import RlToken, diagnose_token, load_token, prefix_embeddings, ridge_probe_r2, train_token
+from rlt.models.testing import synthetic_episodes, tiny_token_config, tiny_train_config, tiny_vla_config
+from rlt.models.vla import Vla
+
+M, D = 9, 16  # prefix tokens and width of the tiny VLA
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+
+
+def _token(**changes) -> RlToken:
+    return RlToken(tiny_token_config(**changes), D, M).eval()
+
+
+def test_shapes():
+    token = _token()
+    prefix = torch.randn(3, M, D)
+    z = token.encode(prefix)
+    assert z.shape == (3, 8)
+    assert token.decode(z, prefix).shape == (3, M, D)
+    assert token.loss(prefix).ndim == 0
+
+
+def test_rl_token_is_read_at_the_appended_last_position():
+    token = _token()
+    prefix = torch.randn(2, M, D)
+    z = token.encode(prefix)
+    with torch.no_grad():
+        token.e_rl.add_(1.0)
+    assert not torch.allclose(z, token.encode(prefix))
+
+
+def test_decoder_is_causal():
+    token = _token()
+    prefix, z = torch.randn(2, M, D), torch.randn(2, 8)
+    out = token.decode(z, prefix)
+    j = 4
+    changed = prefix.clone()
+    changed[:, j] += 1.0  # z̄_j is the input at position j + 1: predictions 0..j must not change
+    out2 = token.decode(z, changed)
+    torch.testing.assert_close(out[:, : j + 1], out2[:, : j + 1])
+    assert not torch.allclose(out[:, j + 1 :], out2[:, j + 1 :])
+
+
+def test_context_dropout_zeroes_teacher_forced_inputs():
+    token = _token()
+    prefix, z = torch.randn(4, M, D), torch.randn(4, 8)
+    # p = 1: every teacher-forced input is zeroed, so the targets cannot leak into the reconstruction
+    a = token.decode(z, prefix, context_dropout=1.0)
+    b = token.decode(z, torch.randn(4, M, D), context_dropout=1.0)
+    torch.testing.assert_close(a, b)
+    # p = 0.9: about 90 % of the inputs are dropped, reproducibly for a given generator
+    seen = []
+    token.decoder_in.register_forward_hook(lambda _m, inputs, _o: seen.append(inputs[0]))
+    token.decode(z.repeat(100, 1), prefix.repeat(100, 1, 1), 0.9,
+                 torch.Generator().manual_seed(0))
+    kept = (seen[-1].abs().sum(-1) > 0).float().mean().item()
+    assert 0.05 < kept < 0.15
+    g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    torch.testing.assert_close(token.decode(z, prefix, 0.9, g1), token.decode(z, prefix, 0.9, g2))
+
+
+def test_training_mode_uses_the_configured_context_dropout():
+    token = _token(context_dropout=1.0)
+    prefix = torch.randn(2, M, D)
+    z = token.encode(prefix)
+    token.train()
+    with torch.no_grad():
+        train_loss = token.loss(prefix, z)
+        assert train_loss == token.loss(prefix, z, context_dropout=1.0)
+    token.eval()
+    assert token.loss(prefix, z) == token.loss(prefix, z, context_dropout=0.0)
+
+
+def test_stop_gradient_into_the_vla():
+    cfg = tiny_vla_config()
+    vla = Vla(cfg)  # trainable on purpose: the token loss alone must not reach it
+    token = RlToken(tiny_token_config(), cfg.d_model, cfg.prefix_len).train()
+    images = torch.randint(0, 256, (2, 2, 16, 16, 3), dtype=torch.uint8)
+    _, prefix = vla(images, torch.randn(2, cfg.proprio_dim))  # with graph: loss() must detach it
+    token.loss(prefix).backward()
+    assert all(p.grad is None for p in vla.parameters())
+    assert all(p.grad is not None for p in token.parameters())
+    assert not prefix_embeddings(vla, images, torch.randn(2, cfg.proprio_dim)).requires_grad
+
+
+def test_ridge_probe_r2():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 6))
+    y = np.stack([x @ rng.normal(size=6), rng.normal(size=400)], axis=1)
+    r2 = ridge_probe_r2(x[:300], y[:300], x[300:], y[300:], ridge=1e-3)
+    assert r2[0] > 0.999 and r2[1] < 0.1
+
+
+def test_train_token_and_diagnose(tmp_path, capsys):
+    cfg = tiny_vla_config()
+    episodes = synthetic_episodes(cfg, episodes=6)
+    vla_ckpt = train_vla(episodes, tmp_path / "vla", cfg, tiny_train_config(holdout_fraction=0.4), progress=False)
+    ckpt = train_token(vla_ckpt, episodes, tmp_path / "token", tiny_token_config(), progress=False)
+    token = load_token(ckpt)
+    assert token.cfg.token_dim == 8 and not any(p.requires_grad for p in token.parameters())
+    report = diagnose_token(ckpt, demos=episodes)
+    assert {"loss_real", "loss_zero", "loss_shuffled", "probe_r2_x", "probe_proprio_r2_yaw"} <= set(report)
+    assert report["held_out_frames"] == 2 * 12
+    assert "shuffled z_rl" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="pass `demos`"):
+        diagnose_token(ckpt)  # trained on in-memory episodes: no path to reload
+    with pytest.raises(ValueError, match="use the same demonstrations"):
+        diagnose_token(ckpt, demos=episodes[:4], verbose=False)
