@@ -15,7 +15,17 @@ from collections.abc import Sequence
 # command path -> (module under rlt.commands, one-line help)
 COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("env",): ("env", "check the installation: versions, ROS environment, rendering, ONNX Runtime providers"),
+    ("session",): ("session", "the main job: build artifacts, train RLT online in the sim session, evaluate, report"),
     ("launch",): ("launch", "start a session's nodes as separate processes (ros2 launch for pip-only machines)"),
+    ("sim", "demos"): ("sim_demos", "record scripted-teleop demonstrations into an MCAP rosbag2 dataset"),
+    ("train", "vla"): ("train_vla", "behaviour-clone the base VLA on recorded demonstrations"),
+    ("train", "token"): ("train_token", "train the RL-token encoder-decoder on the frozen VLA's embeddings"),
+    ("export",): ("export", "export VLA + RL-token encoder as one ONNX graph following the VLA contract"),
+    ("diagnose", "token"): ("diagnose_token", "RL-token reconstruction (real/zero/shuffled) and linear pose probe"),
+    ("diagnose", "vla"): ("diagnose_vla", "closed-loop success and duration of the VLA vs the scripted expert"),
+    ("bench", "sim"): ("bench_sim", "env steps/s with 0, 1, 2 cameras and expert success per noise level"),
+    ("bench", "learner"): ("bench_learner", "learner updates/s vs a plain PyTorch TD3 loop, and matmul GFLOP/s"),
+    ("bench", "vla"): ("bench_vla", "VLA forward latency p50/p99, ONNX Runtime vs PyTorch"),
 }
 
 GROUP_HELP: dict[tuple[str, ...], str] = {

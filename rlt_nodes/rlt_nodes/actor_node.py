@@ -12,6 +12,7 @@ from rlt_msgs.msg import ActionChunk, PolicyWeights, Transition, VlaOutput
 
 from rlt.rl.actor_core import ActorConfig, ActorCore
 from rlt.rl.config import RLConfig
+from rlt.rl.weights_file import load_weights
 from rlt_nodes import convert, qos
 from rlt_nodes.params import declare_config
 from rlt_nodes.runner import run_node
@@ -30,12 +31,17 @@ class ActorNode(Node):
         self.create_subscription(VlaOutput, "vla/output", self.on_vla_output, qos.CONTROL)
         self.create_subscription(PolicyWeights, "rl/actor_weights", self.on_weights, qos.LATCHED)
         self.create_subscription(ActionChunk, "human/action_chunk", self.on_human, qos.CONTROL)
-        self.stored = 0
+        self.held: ActionChunk | None = None  # chunk waiting for the learner to catch up (lockstep sim)
+        self.create_timer(0.02, self.release)
+        weights_file = self.declare_parameter("weights_file", "").value  # evaluation: start from a snapshot
+        if weights_file:
+            self.core.load_weights(load_weights(weights_file))
         self.get_logger().info(f"mode {self.core.cfg.mode}, warmup {self.core.rl.warmup_episodes} episodes")
 
     def on_weights(self, msg: PolicyWeights) -> None:
         weights = convert.weights_from_msg(msg)
         self.core.load_weights(weights)
+        self.release()
         self.get_logger().debug(f"actor weights version {weights.version} parked for the next chunk")
 
     def on_human(self, msg: ActionChunk) -> None:
@@ -49,9 +55,14 @@ class ActorNode(Node):
         step = self.core.on_vla_output(convert.vla_output_from_msg(msg))
         for transition in step.transitions:
             self.pub_transition.publish(convert.transition_to_msg(transition))
-        self.stored += len(step.transitions)
         if step.chunk is not None:
-            self.pub_chunk.publish(convert.chunk_to_msg(step.chunk))
+            self.held = convert.chunk_to_msg(step.chunk)
+            self.release()
+
+    def release(self) -> None:
+        if self.held is not None and not self.core.learner_behind:
+            self.pub_chunk.publish(self.held)
+            self.held = None
 
 
 def main(argv: list[str] | None = None) -> int:

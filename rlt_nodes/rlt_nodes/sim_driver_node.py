@@ -16,7 +16,8 @@ from sensor_msgs.msg import JointState
 
 from rlt.sim.config import SimConfig
 from rlt.sim.driver import ChunkRejected, DriverConfig, DriverOutput, SimDriver
-from rlt.sim.env import PegInsertEnv
+from rlt.sim.env import TASK_INSTRUCTION, PegInsertEnv
+from rlt.sim.episode_log import EpisodeLog
 from rlt.sim.scene import JOINT_NAMES
 from rlt_nodes import convert, qos
 from rlt_nodes.params import declare_config
@@ -32,7 +33,9 @@ class SimDriverNode(Node):
         self.cfg = declare_config(self, DriverConfig, "driver")
         self.request_timeout = self.declare_parameter("request_timeout_s", 10.0).value
         self.wait_for_camera = bool(sim_cfg.cameras) and self.declare_parameter("wait_for_camera", True).value
-        instruction = self.declare_parameter("instruction", "insert the connector into the socket").value
+        instruction = self.declare_parameter("instruction", TASK_INSTRUCTION).value
+        log_path = self.declare_parameter("episode_log", "").value  # JSON lines, one per finished episode
+        self.episode_log = EpisodeLog(log_path) if log_path else None
         self.driver = SimDriver(PegInsertEnv(sim_cfg.replace(cameras=())), self.cfg, instruction)
         self.exit_code = 0
         self.pub_joints = self.create_publisher(JointState, "joint_states", qos.LOCKSTEP)
@@ -64,7 +67,8 @@ class SimDriverNode(Node):
     def tick(self) -> None:
         if self.driver.episode_over:
             if self.driver.finished:
-                self.get_logger().info(f"all {self.cfg.episodes} episodes done")
+                self.get_logger().info(f"done after {self.driver.episode_id + 1} episodes, "
+                                       f"{self.driver.critical_steps_total} critical-phase steps")
                 self.timer.cancel()
                 finish(self, 0)
                 return
@@ -91,6 +95,8 @@ class SimDriverNode(Node):
         self.pub_state.publish(convert.sim_state_to_msg(out.sim_state))
         for event in out.events:
             self.pub_events.publish(convert.event_to_msg(event))
+        if out.summary is not None and self.episode_log is not None:
+            self.episode_log.append(out.summary)
         if out.request is not None:
             self.pub_request.publish(convert.request_to_msg(out.request))
             self.requested_at = time.monotonic()

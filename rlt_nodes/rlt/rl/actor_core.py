@@ -29,9 +29,14 @@ class ActorConfig(Config):
     """How the actor acts in the critical phase."""
 
     mode: str = "train"  # train: explore + store transitions; eval: actor mean, nothing stored; base: reference only
+    # lockstep sim: hold each chunk until the learner's updates reach utd x transitions sent, minus this slack, so
+    # the UTD ratio holds however fast the sim runs (0 = never wait, as on a robot that cannot pause)
+    learner_slack_updates: int = 0
 
     def validate(self) -> None:
         self.require_choice("mode", ACTOR_MODES)
+        if self.learner_slack_updates < 0:
+            self.fail("learner_slack_updates", "must be >= 0 (0 = do not wait for the learner)")
 
 
 @dataclasses.dataclass
@@ -56,9 +61,19 @@ class ActorCore:
         self._state: tuple[np.ndarray, np.ndarray, np.ndarray, int] | None = None  # x_t, ã_t before the next rows
         self._human: ActionChunk | None = None
         self._next_chunk_id = 0
+        self.sent = 0  # transitions handed out for the learner
+        self.learner_step = 0  # learner updates at its latest snapshot
 
     def load_weights(self, weights: PolicyWeights) -> None:
         self.policy.load_weights(weights.version, weights.tensors, weights.architecture)
+        self.learner_step = max(self.learner_step, weights.learner_step)
+
+    @property
+    def learner_behind(self) -> bool:
+        """True while the next chunk should wait for the learner (see ActorConfig.learner_slack_updates)."""
+        if self.cfg.mode != "train" or not self.cfg.learner_slack_updates or self.sent < self.rl.learning_starts:
+            return False
+        return self.rl.utd * self.sent - self.learner_step > self.cfg.learner_slack_updates
 
     def set_human_chunk(self, chunk: ActionChunk | None) -> None:
         """The human's current chunk (None: no intervention); it replaces the actor's at the next boundary."""
@@ -82,6 +97,7 @@ class ActorCore:
                 transitions = self._record(out)
             self._state = (out.rl_token, out.proprio, out.reference.data, out.stamp_ns)
         chunk = self._choose(out) if req.need_chunk and req.terminal is Terminal.NONE else None
+        self.sent += len(transitions)
         return ActorStep(chunk, transitions, self.policy.version)
 
     def _record(self, out: VlaOutput) -> list[Transition]:

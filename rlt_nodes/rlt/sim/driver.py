@@ -33,6 +33,7 @@ class DriverConfig(Config):
     mode: str = "full"  # episode start: "full" (the base VLA approaches first) or "critical" (start near the hole)
     seed: int = 0  # episode k is reset with seed + k (common random numbers across policies)
     episodes: int = 0  # stop after this many episodes; 0 = run until stopped
+    critical_budget_s: float = 0.0  # stop once this much critical-phase (RL) time has run, sim s; 0 = no limit
     chunk_len: int = 10  # rows of each incoming chunk that are executed (C); longer chunks are truncated
     observe_stride: int = 2  # critical phase: a VLA pass every this many steps (0 = chunk boundaries only)
     handoff: str = "auto"  # "auto": geometric trigger; "manual": on hand_off() (a button); "never": base policy only
@@ -46,6 +47,8 @@ class DriverConfig(Config):
             self.fail("episodes", "must be >= 0 (0 = unlimited)")
         if self.observe_stride < 0 or (self.observe_stride and self.chunk_len % self.observe_stride):
             self.fail("observe_stride", f"must be 0 or divide chunk_len={self.chunk_len}")
+        if self.critical_budget_s < 0:
+            self.fail("critical_budget_s", "must be >= 0 (0 = no limit)")
         if self.realtime_factor < 0:
             self.fail("realtime_factor", "must be >= 0 (0 = as fast as possible)")
 
@@ -66,6 +69,7 @@ class DriverOutput:
     events: list[EpisodeEvent]
     request: ChunkRequest | None  # a VLA pass (and a chunk if request.need_chunk) is asked for
     episode_over: bool
+    summary: dict[str, object] | None = None  # at the end of an episode: outcome, durations, who acted
 
 
 class SimDriver:
@@ -86,6 +90,8 @@ class SimDriver:
         self._over = True
         self._proprio = np.zeros(env.proprio_dim, np.float32)
         self._t = 0  # control step within the episode
+        self._counts: dict[str, int] = {}  # executed rows per source name in the current episode
+        self.critical_steps_total = 0  # critical-phase control steps over all finished episodes
 
     # ------------------------------------------------------------------ state
     @property
@@ -98,8 +104,12 @@ class SimDriver:
 
     @property
     def finished(self) -> bool:
-        """All configured episodes are done."""
-        return self._over and self.cfg.episodes > 0 and self.episode_id + 1 >= self.cfg.episodes
+        """All configured episodes are done, or the critical-phase time budget is used up."""
+        budget = self.cfg.critical_budget_s
+        return self._over and (
+            (self.cfg.episodes > 0 and self.episode_id + 1 >= self.cfg.episodes)
+            or (budget > 0 and self.critical_steps_total / self.env.cfg.control_hz >= budget)
+        )
 
     @property
     def pending_request(self) -> ChunkRequest | None:
@@ -116,7 +126,7 @@ class SimDriver:
         self._global_step += 1
         obs = self.env.reset(self.cfg.seed + self.episode_id, self.cfg.mode)
         self._proprio, self._t = obs.proprio, obs.step
-        self._over, self._queue = False, []
+        self._over, self._queue, self._counts = False, [], {}
         self._executed, self._sources, self._rewards = [], [], []
         self.phase = Phase.APPROACH
         events.append(self._event(Event.START, self.instruction))
@@ -157,13 +167,17 @@ class SimDriver:
         self._executed.append(executed)
         self._sources.append(source)
         self._rewards.append(result.reward)
+        if self.phase is Phase.CRITICAL:
+            self._counts[source.name.lower()] = self._counts.get(source.name.lower(), 0) + 1
         t = result.obs.step
         events: list[EpisodeEvent] = []
         if result.terminated or result.truncated:
             terminal = Terminal.SUCCESS if result.terminated else Terminal.TIMEOUT
             events.append(self._event(Event.SUCCESS if result.terminated else Event.TIMEOUT, f"{t} steps"))
             self._over, self._queue = True, []
-            return self._output(events, self._request(need_chunk=False, terminal=terminal))
+            out = self._output(events, self._request(need_chunk=False, terminal=terminal))
+            out.summary = self._summary(bool(result.terminated))
+            return out
         if self.phase is Phase.APPROACH and self.cfg.handoff == "auto" and self.env.in_critical_phase():
             events.append(self._enter_critical())
             return self._output(events, self._request(need_chunk=True))
@@ -175,6 +189,22 @@ class SimDriver:
         return self._output(events, None)
 
     # ------------------------------------------------------------------ helpers
+    def _summary(self, success: bool) -> dict[str, object]:
+        critical = self.phase is Phase.CRITICAL
+        self.critical_steps_total += self._t - self._handoff_step if critical else 0
+        return {
+            "episode": self.episode_id,
+            "seed": self.cfg.seed + self.episode_id,
+            "mode": self.cfg.mode,
+            "success": success,
+            "steps": self._t,
+            "handoff_step": self._handoff_step if critical else -1,
+            "critical_steps": self._t - self._handoff_step if critical else 0,
+            "critical_rows": dict(self._counts),
+            "control_hz": self.env.cfg.control_hz,
+            "critical_steps_total": self.critical_steps_total,
+        }
+
     def _enter_critical(self) -> EpisodeEvent:
         self.phase = Phase.CRITICAL
         self._handoff_step = self._t

@@ -1,0 +1,118 @@
+"""Session report: throughput curve, duration histogram and a JSON/Markdown summary from episode logs.
+
+Throughput is the paper's measure: successes per 10 minutes of critical-phase time. Inputs are the JSON-lines
+episode logs the sim driver writes (rlt.sim.episode_log) for the training run and for the evaluations of the base
+policy and of RLT on one fixed list of seeds, plus the scripted teleoperator's durations on the same seeds.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def throughput(episodes: Sequence[dict]) -> float:
+    """Successes per 10 minutes of critical-phase time (0 when no critical-phase time was spent)."""
+    seconds = sum(e["critical_steps"] / e["control_hz"] for e in episodes)
+    return 600.0 * sum(bool(e["success"]) for e in episodes) / seconds if seconds else 0.0
+
+
+def evaluation_stats(episodes: Sequence[dict]) -> dict[str, float]:
+    """Success rate, throughput and median critical-phase steps of successful episodes."""
+    if not episodes:
+        raise ValueError("evaluation_stats: no episodes (did the evaluation run finish?)")
+    wins = [e["critical_steps"] for e in episodes if e["success"]]
+    return {
+        "episodes": len(episodes),
+        "success_rate": float(np.mean([bool(e["success"]) for e in episodes])),
+        "throughput_per_10min": throughput(episodes),
+        "median_steps_success": float(np.median(wins)) if wins else float("nan"),
+    }
+
+
+def learning_curve(train: Sequence[dict], window: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    """(minutes of RL data so far float[N], throughput over the last `window` episodes float[N])."""
+    critical = [e for e in train if e["critical_steps"] > 0]
+    minutes = np.cumsum([e["critical_steps"] / e["control_hz"] / 60.0 for e in critical])
+    rate = np.array([throughput(critical[max(0, i + 1 - window) : i + 1]) for i in range(len(critical))])
+    return minutes, rate
+
+
+def write_report(
+    out_dir: Path,
+    train: Sequence[dict],
+    base: Sequence[dict],
+    rlt: Sequence[dict],
+    teleop_steps: Sequence[int],
+    extra: dict[str, Any],
+) -> dict[str, Any]:
+    """Write throughput.png, durations.png, summary.json and summary.md into `out_dir`; return the summary."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    base_stats, rlt_stats = evaluation_stats(base), evaluation_stats(rlt)
+    teleop_median = float(np.median(teleop_steps)) if len(teleop_steps) else float("nan")
+    ratio = rlt_stats["throughput_per_10min"] / base_stats["throughput_per_10min"] if base_stats[
+        "throughput_per_10min"] else float("inf")
+    minutes, rate = learning_curve(train)
+    summary = {
+        "base": base_stats,
+        "rlt": rlt_stats,
+        "throughput_ratio": ratio,
+        "teleop_median_steps": teleop_median,
+        "rl_data_minutes": float(minutes[-1]) if len(minutes) else 0.0,
+        "train_episodes": len(train),
+        **extra,
+    }
+
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    if len(minutes):
+        ax.plot(minutes, rate, color="tab:blue", label="RLT while training (exploring, last 20 episodes)")
+    ax.axhline(base_stats["throughput_per_10min"], color="tab:gray", ls="--", label="base VLA (eval)")
+    ax.axhline(rlt_stats["throughput_per_10min"], color="tab:blue", ls=":", label="RLT final (eval)")
+    ax.set_xlabel("minutes of RL data (critical-phase sim time)")
+    ax.set_ylabel("successes per 10 min of critical phase")
+    ax.set_title(f"Throughput: RLT {ratio:.2f}x the base policy")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out_dir / "throughput.png")
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    groups = [("scripted teleop", list(teleop_steps), "tab:green"),
+              ("base VLA", [e["critical_steps"] for e in base if e["success"]], "tab:gray"),
+              ("RLT", [e["critical_steps"] for e in rlt if e["success"]], "tab:blue")]
+    top = max([max(v) for _, v, _ in groups if v] + [10])
+    bins = np.arange(0, top + 5, 5)
+    for label, values, color in groups:
+        if values:
+            ax.hist(values, bins=bins, alpha=0.45, color=color, label=f"{label} (median {np.median(values):.0f})")
+    ax.set_xlabel("critical-phase duration of successful episodes [control steps, 20 Hz]")
+    ax.set_ylabel("episodes")
+    ax.set_title("Critical-phase durations")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out_dir / "durations.png")
+    plt.close(fig)
+
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
+    rows = [("success rate", "success_rate", "{:.2f}"), ("throughput / 10 min", "throughput_per_10min", "{:.1f}"),
+            ("median steps (successes)", "median_steps_success", "{:.0f}")]
+    lines = ["# RLT sim session", "", "| | base VLA | RLT |", "|---|---|---|"]
+    lines += [f"| {name} | {fmt.format(base_stats[k])} | {fmt.format(rlt_stats[k])} |" for name, k, fmt in rows]
+    lines += ["", f"- throughput ratio RLT / base: **{ratio:.2f}x**",
+              f"- scripted-teleop median critical-phase steps: {teleop_median:.0f}",
+              f"- RL data: {summary['rl_data_minutes']:.1f} min of critical-phase sim time "
+              f"in {len(train)} training episodes"]
+    lines += [f"- {k}: {v}" for k, v in extra.items()]
+    lines += ["", "![throughput](throughput.png)", "", "![durations](durations.png)", ""]
+    (out_dir / "summary.md").write_text("\n".join(lines))
+    return summary

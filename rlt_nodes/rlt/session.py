@@ -1,0 +1,208 @@
+"""The main job: build what is missing (demos, VLA, RL token, ONNX), train RLT online in a launched ROS 2 sim
+session, evaluate the base VLA and RLT on one fixed list of seeds, and write the report.
+
+Every phase is a launch of `launch/sessions.yaml` nodes (each its own process) with a params file derived from
+`launch/config/sim.yaml`; artifacts are cached in `artifacts_dir` and reused when present. Pure Python: the ROS
+side runs in the node processes.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rlt.config import Config
+from rlt.launch import Supervisor, load_session, plan
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionConfig(Config):
+    """Embedded defaults of `rlt session` (the README's first command)."""
+
+    out_dir: str = "runs/sim_session"  # report, logs, learner checkpoints of this run
+    artifacts_dir: str = "artifacts"  # cached demos, VLA, token and ONNX model (built when missing)
+    preset: str = "main"  # sim difficulty preset
+    demo_episodes: int = 200  # scripted-teleop demos for the VLA
+    rl_minutes: float = 15.0  # critical-phase sim time of online RL data
+    eval_episodes: int = 150  # per policy, on the same seeds (common random numbers)
+    eval_seed: int = 1_000_000  # first evaluation seed (demos and training use other seeds)
+    train_seed: int = 100_000  # first training-episode seed
+    learner_slack_updates: int = 500  # the sim waits when the learner is this far behind UTD x data
+    tiny: bool = False  # seconds-scale models and budgets (CI): checks the plumbing, not the claims
+
+    def validate(self) -> None:
+        self.require_positive("demo_episodes", "rl_minutes", "eval_episodes")
+
+
+def _deep_merge(base: dict, extra: Mapping) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in extra.items():
+        out[key] = _deep_merge(out.get(key, {}), value) if isinstance(value, Mapping) else value
+    return out
+
+
+def _nest(values: Mapping[str, Any]) -> dict:
+    """{'driver.mode': 'full'} -> {'driver': {'mode': 'full'}} (the nesting launch/config/*.yaml uses)."""
+    out: dict = {}
+    for key, value in values.items():
+        *parents, leaf = key.split(".")
+        node = out
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return out
+
+
+def _params(overrides: Mapping[str, Mapping[str, Any]], path: Path, session: str = "sim") -> Path:
+    """The session's params YAML with per-node overrides {'node': {'ns.param': value}} merged in."""
+    with open(load_session(session).params_file) as f:
+        params = yaml.safe_load(f)
+    for node, values in overrides.items():
+        params = _deep_merge(params, {node: {"ros__parameters": _nest(values)}})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    return path
+
+
+class SimSession:
+    """Runs the phases of the main job; each returns what the next needs."""
+
+    def __init__(self, cfg: SessionConfig, progress: bool = True) -> None:
+        self.cfg, self.progress = cfg, progress
+        self.out = Path(cfg.out_dir).resolve()
+        self.art = Path(cfg.artifacts_dir).resolve()
+        self.timings: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ artifacts
+    def _model_configs(self) -> tuple[Any, Any, Any]:
+        from rlt.models.config import TokenConfig, VlaConfig, VlaTrainConfig
+
+        if not self.cfg.tiny:
+            return VlaConfig(), VlaTrainConfig(), TokenConfig()
+        from rlt.models.testing import tiny_token_config, tiny_train_config, tiny_vla_config
+
+        return tiny_vla_config(image_size=96), tiny_train_config(), tiny_token_config()
+
+    def build_artifacts(self) -> Path:
+        """demos -> VLA -> RL token -> ONNX, each step skipped when its output exists; returns the ONNX path."""
+        from rlt.models.bc import train_vla
+        from rlt.models.export import export_onnx
+        from rlt.models.rl_token import train_token
+        from rlt.sim.config import ExpertConfig, SimConfig
+        from rlt.sim.demos import record_demos
+
+        vla_cfg, train_cfg, token_cfg = self._model_configs()
+        demos, vla_dir, token_dir = self.art / "demos" / self.cfg.preset, self.art / "vla", self.art / "token"
+        onnx = self.art / "vla.onnx"
+        t0 = time.monotonic()
+        if not (demos / "metadata.yaml").is_file():
+            print(f"[session] recording {self.cfg.demo_episodes} scripted-teleop demos -> {demos}", flush=True)
+            record_demos(demos, self.cfg.demo_episodes, SimConfig(preset=self.cfg.preset, image_size=vla_cfg.image_size),
+                         ExpertConfig(), progress=self.progress)
+        if not (vla_dir / "vla.pt").is_file() or not (vla_dir / "DONE").is_file():
+            print(f"[session] training the base VLA -> {vla_dir}", flush=True)
+            train_vla(demos, vla_dir, vla_cfg, train_cfg, resume=(vla_dir / "vla.pt").is_file(), progress=self.progress)
+            (vla_dir / "DONE").touch()
+        if not (token_dir / "token.pt").is_file():
+            print(f"[session] training the RL token -> {token_dir}", flush=True)
+            train_token(vla_dir / "vla.pt", demos, token_dir, token_cfg, progress=self.progress)
+        if not onnx.is_file():
+            print(f"[session] exporting {onnx}", flush=True)
+            export_onnx(vla_dir / "vla.pt", token_dir / "token.pt", onnx)
+        self.timings["artifacts_s"] = time.monotonic() - t0
+        return onnx
+
+    # ------------------------------------------------------------------ launched phases
+    def _run(self, phase: str, session: str, overrides: Mapping[str, Mapping[str, Any]]) -> Path:
+        """Launch `session` with overrides; the driver ends it; returns the phase's episode log."""
+        log = self.out / f"{phase}_episodes.jsonl"
+        log.unlink(missing_ok=True)
+        shared = {"sim.preset": self.cfg.preset}
+        merged = {"/**": shared, **{k: dict(v) for k, v in overrides.items()}}
+        merged.setdefault("sim_driver", {})["episode_log"] = str(log)
+        params = _params(merged, self.out / f"{phase}_params.yaml", session)
+        print(f"[session] {phase}: launching {session} (logs: {self.out / 'logs' / phase})", flush=True)
+        t0 = time.monotonic()
+        supervisor = Supervisor(plan(load_session(session), params), self.out / "logs" / phase)
+        code = supervisor.run()
+        self.timings[f"{phase}_s"] = time.monotonic() - t0
+        if code != 0:
+            raise RuntimeError(f"{phase} failed: {supervisor.stop_reason}, exit codes {supervisor.returncodes}; "
+                               f"see {self.out / 'logs' / phase}")
+        return log
+
+    def train(self, onnx: Path) -> Path:
+        learner_dir = self.out / "learner"
+        overrides = {
+            "sim_driver": {"driver.mode": "full", "driver.seed": self.cfg.train_seed,
+                           "driver.critical_budget_s": 60.0 * self.cfg.rl_minutes},
+            "vla": {"model_path": str(onnx)},
+            "actor": {"actor.mode": "train", "actor.learner_slack_updates": self.cfg.learner_slack_updates},
+            "learner": {"checkpoint_dir": str(learner_dir)},
+        }
+        if self.cfg.tiny:
+            tiny_rl = {"rl.learning_starts": 8, "rl.batch_size": 8, "rl.hidden": [32, 32], "rl.weights_every": 10,
+                       "rl.warmup_episodes": 1}
+            overrides["actor"].update(tiny_rl)
+            overrides["learner"].update(tiny_rl)
+        return self._run("train", "sim", overrides)
+
+    def evaluate(self, onnx: Path, policy: str) -> Path:
+        actor: dict[str, Any] = {"actor.mode": "base" if policy == "base" else "eval"}
+        if policy == "rlt":
+            actor["weights_file"] = str(self.out / "learner" / "actor_weights.npz")
+        overrides = {
+            "sim_driver": {"driver.mode": "critical", "driver.seed": self.cfg.eval_seed,
+                           "driver.episodes": self.cfg.eval_episodes},
+            "vla": {"model_path": str(onnx)},
+            "actor": actor,
+        }
+        if self.cfg.tiny:
+            overrides["actor"]["rl.hidden"] = [32, 32]
+        return self._run(f"eval_{policy}", "sim_eval", overrides)
+
+    def teleop_steps(self) -> list[int]:
+        """Critical-phase durations of the scripted teleoperator (demo settings) on the evaluation seeds."""
+        from rlt.sim.config import ExpertConfig, SimConfig
+        from rlt.sim.env import PegInsertEnv
+        from rlt.sim.expert import ScriptedTeleop, rollout
+
+        steps = []
+        with PegInsertEnv(SimConfig(preset=self.cfg.preset, cameras=())) as env:
+            teleop = ScriptedTeleop(env, ExpertConfig())
+            for k in range(self.cfg.eval_episodes):
+                trajectory = list(rollout(env, teleop, self.cfg.eval_seed + k, "critical"))
+                if trajectory[-1].result.info["success"]:
+                    steps.append(len(trajectory))
+        return steps
+
+    def run(self) -> dict[str, Any]:
+        from rlt.report import write_report
+        from rlt.sim.episode_log import read_episode_log
+
+        t0 = time.monotonic()
+        self.out.mkdir(parents=True, exist_ok=True)
+        onnx = self.build_artifacts()
+        train_log = self.train(onnx)
+        base_log = self.evaluate(onnx, "base")
+        rlt_log = self.evaluate(onnx, "rlt")
+        extra = {"wall_time_s": round(time.monotonic() - t0, 1),
+                 **{k: round(v, 1) for k, v in self.timings.items()}, "config": self.cfg.to_dict()}
+        learner_stats = self.out / "learner" / "stats.json"
+        if learner_stats.is_file():
+            stats = json.loads(learner_stats.read_text())
+            extra["learner_updates"] = stats["updates"]
+            extra["learner_updates_per_s"] = round(stats["updates_per_s"], 1)
+        summary = write_report(self.out / "report", read_episode_log(train_log), read_episode_log(base_log),
+                               read_episode_log(rlt_log), self.teleop_steps(), extra)
+        print(json.dumps({k: summary[k] for k in ("base", "rlt", "throughput_ratio", "teleop_median_steps",
+                                                  "rl_data_minutes", "wall_time_s")}, indent=2, default=float))
+        print(f"[session] report: {self.out / 'report' / 'summary.md'}")
+        return summary
