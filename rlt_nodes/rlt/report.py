@@ -59,8 +59,8 @@ def write_report(
     out_dir.mkdir(parents=True, exist_ok=True)
     base_stats, rlt_stats = evaluation_stats(base), evaluation_stats(rlt)
     teleop_median = float(np.median(teleop_steps)) if len(teleop_steps) else float("nan")
-    ratio = rlt_stats["throughput_per_10min"] / base_stats["throughput_per_10min"] if base_stats[
-        "throughput_per_10min"] else float("inf")
+    base_rate = base_stats["throughput_per_10min"]
+    ratio = rlt_stats["throughput_per_10min"] / base_rate if base_rate else float("nan")  # undefined, not infinite
     minutes, rate = learning_curve(train)
     summary = {
         "base": base_stats,

@@ -31,6 +31,8 @@ class SessionConfig(Config):
     preset: str = "main"  # sim difficulty preset
     demo_episodes: int = 200  # scripted-teleop demos for the VLA
     rl_minutes: float = 15.0  # critical-phase sim time of online RL data
+    train_mode: str = "full"  # training episodes: "full" (base VLA approach, then hand-off) or "critical" starts
+    train_max_episodes: int = 3000  # safety cap: stop training even if the RL-data budget was not reached
     eval_episodes: int = 150  # per policy, on the same seeds (common random numbers)
     eval_seed: int = 1_000_000  # first evaluation seed (demos and training use other seeds)
     train_seed: int = 100_000  # first training-episode seed
@@ -38,7 +40,8 @@ class SessionConfig(Config):
     tiny: bool = False  # seconds-scale models and budgets (CI): checks the plumbing, not the claims
 
     def validate(self) -> None:
-        self.require_positive("demo_episodes", "rl_minutes", "eval_episodes")
+        self.require_positive("demo_episodes", "rl_minutes", "eval_episodes", "train_max_episodes")
+        self.require_choice("train_mode", ("full", "critical"))
 
 
 def _deep_merge(base: dict, extra: Mapping) -> dict:
@@ -88,7 +91,7 @@ class SimSession:
             return VlaConfig(), VlaTrainConfig(), TokenConfig()
         from rlt.models.testing import tiny_token_config, tiny_train_config, tiny_vla_config
 
-        return tiny_vla_config(image_size=96), tiny_train_config(), tiny_token_config()
+        return tiny_vla_config(image_size=96, chunk_len=10), tiny_train_config(), tiny_token_config()
 
     def build_artifacts(self) -> Path:
         """demos -> VLA -> RL token -> ONNX, each step skipped when its output exists; returns the ONNX path."""
@@ -138,24 +141,31 @@ class SimSession:
                                f"see {self.out / 'logs' / phase}")
         return log
 
+    def _rl_params(self, onnx: Path) -> dict[str, Any]:
+        """RL parameters actor and learner must share: sizes from the model's contract (+ tiny sizes)."""
+        from rlt.models.onnx_vla import OnnxVla
+
+        params: dict[str, Any] = {"rl.token_dim": OnnxVla(onnx, providers="cpu").token_dim}
+        if self.cfg.tiny:
+            params.update({"rl.learning_starts": 8, "rl.batch_size": 8, "rl.hidden": [32, 32],
+                           "rl.weights_every": 10, "rl.warmup_episodes": 1})
+        return params
+
     def train(self, onnx: Path) -> Path:
         learner_dir = self.out / "learner"
         overrides = {
-            "sim_driver": {"driver.mode": "full", "driver.seed": self.cfg.train_seed,
-                           "driver.critical_budget_s": 60.0 * self.cfg.rl_minutes},
+            "sim_driver": {"driver.mode": self.cfg.train_mode, "driver.seed": self.cfg.train_seed,
+                           "driver.critical_budget_s": 60.0 * self.cfg.rl_minutes,
+                           "driver.episodes": self.cfg.train_max_episodes},
             "vla": {"model_path": str(onnx)},
-            "actor": {"actor.mode": "train", "actor.learner_slack_updates": self.cfg.learner_slack_updates},
-            "learner": {"checkpoint_dir": str(learner_dir)},
+            "actor": {"actor.mode": "train", "actor.learner_slack_updates": self.cfg.learner_slack_updates,
+                      **self._rl_params(onnx)},
+            "learner": {"checkpoint_dir": str(learner_dir), **self._rl_params(onnx)},
         }
-        if self.cfg.tiny:
-            tiny_rl = {"rl.learning_starts": 8, "rl.batch_size": 8, "rl.hidden": [32, 32], "rl.weights_every": 10,
-                       "rl.warmup_episodes": 1}
-            overrides["actor"].update(tiny_rl)
-            overrides["learner"].update(tiny_rl)
         return self._run("train", "sim", overrides)
 
     def evaluate(self, onnx: Path, policy: str) -> Path:
-        actor: dict[str, Any] = {"actor.mode": "base" if policy == "base" else "eval"}
+        actor: dict[str, Any] = {"actor.mode": "base" if policy == "base" else "eval", **self._rl_params(onnx)}
         if policy == "rlt":
             actor["weights_file"] = str(self.out / "learner" / "actor_weights.npz")
         overrides = {
@@ -164,8 +174,6 @@ class SimSession:
             "vla": {"model_path": str(onnx)},
             "actor": actor,
         }
-        if self.cfg.tiny:
-            overrides["actor"]["rl.hidden"] = [32, 32]
         return self._run(f"eval_{policy}", "sim_eval", overrides)
 
     def teleop_steps(self) -> list[int]:
@@ -191,6 +199,9 @@ class SimSession:
         self.out.mkdir(parents=True, exist_ok=True)
         onnx = self.build_artifacts()
         train_log = self.train(onnx)
+        if not any(e["critical_steps"] for e in read_episode_log(train_log)):
+            raise RuntimeError(f"no training episode reached the critical phase ({train_log}): the base VLA does not "
+                               "approach the socket; check it with `rlt diagnose vla` or use --train-mode critical")
         base_log = self.evaluate(onnx, "base")
         rlt_log = self.evaluate(onnx, "rlt")
         extra = {"wall_time_s": round(time.monotonic() - t0, 1),

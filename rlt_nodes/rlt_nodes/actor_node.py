@@ -7,6 +7,8 @@ All decisions are in rlt.rl.actor_core.ActorCore.
 
 from __future__ import annotations
 
+import time
+
 from rclpy.node import Node
 from rlt_msgs.msg import ActionChunk, PolicyWeights, Transition, VlaOutput
 
@@ -28,10 +30,12 @@ class ActorNode(Node):
         self.human_stamp_ns = 0
         self.pub_chunk = self.create_publisher(ActionChunk, "action_chunk", qos.CONTROL)
         self.pub_transition = self.create_publisher(Transition, "rl/transitions", qos.REPLAY)
-        self.create_subscription(VlaOutput, "vla/output", self.on_vla_output, qos.CONTROL)
+        self.create_subscription(VlaOutput, "vla/output", self.on_vla_output, qos.VLA_OUTPUT)
         self.create_subscription(PolicyWeights, "rl/actor_weights", self.on_weights, qos.LATCHED)
         self.create_subscription(ActionChunk, "human/action_chunk", self.on_human, qos.CONTROL)
         self.held: ActionChunk | None = None  # chunk waiting for the learner to catch up (lockstep sim)
+        self.held_since = 0.0
+        self.max_wait_s = self.declare_parameter("max_learner_wait_s", 30.0).value  # then act anyway (no deadlock)
         self.create_timer(0.02, self.release)
         weights_file = self.declare_parameter("weights_file", "").value  # evaluation: start from a snapshot
         if weights_file:
@@ -56,13 +60,21 @@ class ActorNode(Node):
         for transition in step.transitions:
             self.pub_transition.publish(convert.transition_to_msg(transition))
         if step.chunk is not None:
-            self.held = convert.chunk_to_msg(step.chunk)
+            self.held, self.held_since = convert.chunk_to_msg(step.chunk), time.monotonic()
             self.release()
 
     def release(self) -> None:
-        if self.held is not None and not self.core.learner_behind:
-            self.pub_chunk.publish(self.held)
-            self.held = None
+        if self.held is None:
+            return
+        now = time.monotonic()
+        if self.core.learner_behind and now - self.held_since < self.max_wait_s:
+            self.get_logger().info("waiting for the learner to catch up", throttle_duration_sec=5.0)
+            return
+        if self.core.learner_behind:
+            self.get_logger().warning(f"learner still behind after {self.max_wait_s:.0f} s: acting anyway",
+                                      throttle_duration_sec=30.0)
+        self.pub_chunk.publish(self.held)
+        self.held = None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,6 +12,7 @@ import json
 import threading
 import time
 
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rlt_msgs.msg import PolicyWeights, Transition
 
@@ -47,7 +48,7 @@ class LearnerNode(Node):
         self.thread = threading.Thread(target=self.learner.run, args=(self.stop, self.publish_weights), daemon=True)
         self.thread.start()
         self.saved_at = self.started_at = time.monotonic()
-        self.create_timer(5.0, self.report)
+        self.create_timer(5.0, self.report, clock=Clock(clock_type=ClockType.STEADY_TIME))  # wall time, not sim
 
     def on_transition(self, msg: Transition) -> None:
         self.learner.add(convert.transition_from_msg(msg))

@@ -14,7 +14,10 @@ SENSOR = qos_profile_sensor_data  # camera images, joystick: best effort, keep l
 LOCKSTEP = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
                       durability=DurabilityPolicy.TRANSIENT_LOCAL)
 STATE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)  # joint_states on a robot, /clock
-CONTROL = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)  # requests, VLA outputs, chunks
-REPLAY = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE)  # rl/transitions: never drop a sample
+CONTROL = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)  # requests, chunks
+# vla/output: kept for late joiners, so an actor whose subscription matched after the first pass still gets it
+VLA_OUTPUT = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+# rl/transitions: never drop a sample, also not those sent before a (slow-starting) learner matched
+REPLAY = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 EVENTS = QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)

@@ -6,6 +6,8 @@ proprio are paired with the request by exact stamp (rlt.sync). A missing or mism
 
 from __future__ import annotations
 
+import collections
+
 from rclpy.node import Node
 from rlt_msgs.msg import ChunkRequest, VlaOutput
 from sensor_msgs.msg import Image, JointState
@@ -27,7 +29,8 @@ class VlaNode(Node):
         self.server = VlaServer(cfg)
         lockstep = self.declare_parameter("lockstep", True).value  # sim; false on a robot (sensor QoS)
         self.sync = ObservationSync(cfg.cameras)
-        self.pub = self.create_publisher(VlaOutput, "vla/output", qos.CONTROL)
+        self.pub = self.create_publisher(VlaOutput, "vla/output", qos.VLA_OUTPUT)
+        self.answered: collections.OrderedDict[int, VlaOutput] = collections.OrderedDict()  # stamp -> last outputs
         for camera in cfg.cameras:
             self.create_subscription(Image, f"camera/{camera}/image_raw", lambda m, c=camera: self.on_image(c, m),
                                      qos.LOCKSTEP if lockstep else qos.SENSOR)
@@ -50,12 +53,20 @@ class VlaNode(Node):
         self.serve()
 
     def on_request(self, msg: ChunkRequest) -> None:
-        self.sync.add_request(convert.request_from_msg(msg))
+        request = convert.request_from_msg(msg)
+        if request.stamp_ns in self.answered:  # the driver re-sent it: the answer was lost downstream
+            self.pub.publish(self.answered[request.stamp_ns])
+            return
+        self.sync.add_request(request)
         self.serve()
 
     def serve(self) -> None:
         for obs in self.sync.pop_ready():
-            self.pub.publish(convert.vla_output_to_msg(self.server.answer(obs)))
+            out = convert.vla_output_to_msg(self.server.answer(obs))
+            self.pub.publish(out)
+            self.answered[obs.request.stamp_ns] = out
+            while len(self.answered) > 20:
+                self.answered.popitem(last=False)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from rlt.config import ConfigError
-from rlt.models.bc import bc_loss, train_vla
+from rlt.models.bc import axis_weights, bc_loss, train_vla
 from rlt.models.checkpoint import load_checkpoint
 from rlt.models.config import TokenConfig, VlaConfig, VlaTrainConfig, configs_from_overrides
 from rlt.models.data import frames_from_episodes, random_shift, split_episodes
@@ -180,3 +180,28 @@ def test_train_vla_rejects_mismatched_demos(tmp_path):
     with pytest.raises(ValueError, match=r"VlaConfig.image_size=32"):
         train_vla(synthetic_episodes(cfg), tmp_path, tiny_vla_config(image_size=32, patch_size=8),
                   tiny_train_config(), progress=False)
+
+
+def test_cumulative_loss_weights_early_errors_by_the_steps_they_displace():
+    cfg = tiny_vla_config(chunk_len=4)
+    model = Vla(cfg)
+    images, proprio = _inputs(cfg, 1)
+    pred = model.to_physical(model(images, proprio)[0]).detach()
+    mask = torch.ones(1, 4, dtype=torch.bool)
+    early, late = pred.clone(), pred.clone()
+    early[0, 0, 0] += 0.004  # one normalized unit on dx, first step
+    late[0, 3, 0] += 0.004  # ... last step
+    per_step = [bc_loss(model, images, proprio, c, mask, "l1").item() for c in (early, late)]
+    cumulative = [bc_loss(model, images, proprio, c, mask, "l1", cumulative=True).item() for c in (early, late)]
+    assert per_step[0] == pytest.approx(per_step[1], rel=1e-4)
+    assert cumulative[0] == pytest.approx(4 * cumulative[1], rel=1e-4)
+
+
+def test_axis_weights_equalize_label_spread():
+    cfg = tiny_vla_config(chunk_len=4)
+    frames = frames_from_episodes(synthetic_episodes(cfg), cfg.cameras, cfg.chunk_len)
+    frames.chunks[..., 2] = np.where(frames.chunk_mask, 0.002 * np.sign(np.arange(4) - 1.5), 0.0)
+    weights = axis_weights(frames, cfg.action_scale)
+    assert weights.shape == (4,) and weights.mean().item() == pytest.approx(1.0)
+    assert weights[2] < weights[0]  # dz varies most (normalized), so it weighs least
+    assert weights[3] == weights.max()  # dyaw never varies: floor on its std

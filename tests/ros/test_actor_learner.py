@@ -23,7 +23,7 @@ def test_weights_version_advances(ros, spawn):
     node.create_subscription(ActionChunk, "action_chunk", lambda m: chunks.append(convert.chunk_from_msg(m)),
                              qos.CONTROL)
     node.create_subscription(PolicyWeights, "rl/actor_weights", lambda m: versions.append(m.version), qos.LATCHED)
-    pub = node.create_publisher(VlaOutput, "vla/output", qos.CONTROL)
+    pub = node.create_publisher(VlaOutput, "vla/output", qos.VLA_OUTPUT)
     ros.spin_until(lambda: pub.get_subscription_count() > 0 and node.count_subscribers("rl/transitions") > 0
                    and node.count_publishers("rl/transitions") > 0, 30, "actor and learner discovery")
     rng = np.random.default_rng(0)

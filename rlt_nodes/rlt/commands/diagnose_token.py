@@ -12,7 +12,7 @@ DEFAULT_TOKEN = Path("artifacts/token/token.pt")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--token", type=Path, default=DEFAULT_TOKEN, help="RL-token checkpoint")
     parser.add_argument("--vla", type=Path, help="VLA checkpoint (default: the one the token was trained on)")
-    parser.add_argument("--demos", type=Path, help="demonstrations (default: those the token was trained on)")
+    parser.add_argument("--demos", type=Path, nargs="+", help="demonstrations (default: the token's own)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON instead of a table")
 
 

@@ -11,7 +11,7 @@ DEFAULT_OUT = Path("artifacts/token")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vla", type=Path, default=DEFAULT_VLA, help="VLA checkpoint (frozen)")
-    parser.add_argument("--demos", type=Path, help="demonstrations (default: those the VLA was trained on)")
+    parser.add_argument("--demos", type=Path, nargs="+", help="demonstrations (default: those the VLA was trained on)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder; the checkpoint is OUT/token.pt")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a TokenConfig field, e.g. token_dim=32 (repeatable)")

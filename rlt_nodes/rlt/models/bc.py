@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -24,9 +25,20 @@ CHECKPOINT_NAME = "vla.pt"
 _RESUME_MAY_CHANGE = frozenset({"steps", "checkpoint_every", "num_threads"})  # VlaTrainConfig fields
 
 
-def select_episodes(demos: str | Path | Sequence[Episode], successes_only: bool) -> list[Episode]:
-    """The episodes of `demos` (a recording path, or already loaded episodes), optionally successes only."""
-    episodes = load_episodes(demos) if isinstance(demos, str | Path) else list(demos)
+DemoSource = str | Path | Sequence[str | Path] | Sequence[Episode]  # dataset path(s), or loaded episodes
+
+
+def demo_paths(demos: DemoSource) -> list[str]:
+    """The dataset paths of `demos` ([] for episodes already in memory)."""
+    if isinstance(demos, str | Path):
+        return [str(demos)]
+    return [str(d) for d in demos if isinstance(d, str | Path)]
+
+
+def select_episodes(demos: DemoSource, successes_only: bool) -> list[Episode]:
+    """The episodes of `demos` (dataset paths, concatenated in order, or loaded episodes), optionally successes only."""
+    paths = demo_paths(demos)
+    episodes = [ep for path in paths for ep in load_episodes(path)] if paths else list(demos)  # type: ignore[arg-type]
     if successes_only:
         episodes = [ep for ep in episodes if ep.success]
     if not episodes:
@@ -34,15 +46,34 @@ def select_episodes(demos: str | Path | Sequence[Episode], successes_only: bool)
     return episodes
 
 
-def bc_loss(model: Vla, images: Tensor, proprio: Tensor, chunks: Tensor, mask: Tensor) -> Tensor:
-    """Mean L1 over valid chunk entries; chunks float32[B, H, D] physical, mask bool[B, H]."""
+def bc_loss(model: Vla, images: Tensor, proprio: Tensor, chunks: Tensor, mask: Tensor, kind: str = "l1",
+            weights: Tensor | None = None, cumulative: bool = False) -> Tensor:
+    """Mean L1 or squared error over valid chunk entries, in normalized units.
+
+    chunks float32[B, H, D] physical, mask bool[B, H], weights float32[D] per action axis (default 1).
+    `cumulative` compares the running sums of the chunks (displacement since the chunk start) instead of the
+    per-step deltas, so an error in an early step counts once for every later step it displaces.
+    """
     pred, _ = model(images, proprio)  # float32[B, H, D] normalized
-    err = (pred - model.to_normalized(chunks)).abs() * mask[..., None]
+    diff = (pred - model.to_normalized(chunks)) * mask[..., None]
+    if cumulative:
+        diff = diff.cumsum(dim=1)
+    err = diff.abs() if kind == "l1" else diff**2
+    if weights is not None:
+        err = err * weights
+    err = err * mask[..., None]
     return err.sum() / (mask.sum() * pred.shape[-1]).clamp(min=1)
 
 
+def axis_weights(frames: Frames, action_scale: Sequence[float]) -> Tensor:
+    """float32[D]: 1 / std of each normalized action axis over valid chunk entries, scaled to mean 1."""
+    valid = frames.chunks[frames.chunk_mask] / np.asarray(action_scale, np.float32)  # float32[n, D]
+    inverse = 1.0 / np.maximum(valid.std(0), 1e-3)
+    return torch.from_numpy((inverse / inverse.mean()).astype(np.float32))
+
+
 def train_vla(
-    demos: str | Path | Sequence[Episode],
+    demos: DemoSource,
     out_dir: str | Path,
     cfg: VlaConfig | None = None,
     train_cfg: VlaTrainConfig | None = None,
@@ -75,33 +106,39 @@ def train_vla(
     if previous is not None:
         model.load_state_dict(previous["model"])
     data = _tensors(train)
+    weights = axis_weights(train, cfg.action_scale) if train_cfg.balance_axes else None
 
     def batch_loss(generator: torch.Generator) -> Tensor:
         idx = torch.randint(len(train), (train_cfg.batch_size,), generator=generator)
         images = random_shift(data["images"][idx], train_cfg.shift_pixels, generator)
-        return bc_loss(model, images, data["proprio"][idx], data["chunks"][idx], data["mask"][idx])
+        return bc_loss(model, images, data["proprio"][idx], data["chunks"][idx], data["mask"][idx],
+                       train_cfg.loss, weights, train_cfg.cumulative_loss)
 
     def payload() -> dict[str, Any]:
         return {"kind": CHECKPOINT_KIND, "config": cfg.to_dict(), "model": model.state_dict(),
-                "train_config": train_cfg.to_dict(), "demos": str(demos) if isinstance(demos, str | Path) else "",
+                "train_config": train_cfg.to_dict(), "demos": demo_paths(demos),
                 "split": {"n_episodes": len(train_ids) + len(holdout_ids), "train": train_ids.tolist(),
                           "holdout": holdout_ids.tolist(), "successes_only": train_cfg.successes_only}}
 
     def validation(step: int) -> str:
-        return f"held-out L1 {evaluate_bc_loss(model, holdout):.4f}" if len(holdout) else ""
+        if not len(holdout):
+            return ""
+        loss = evaluate_bc_loss(model, holdout, train_cfg.loss, weights, train_cfg.cumulative_loss)
+        return f"held-out {train_cfg.loss} {loss:.4f}"
 
     schedule = Schedule(train_cfg.steps, train_cfg.lr, train_cfg.warmup_steps, train_cfg.lr_min_ratio,
                         train_cfg.weight_decay, train_cfg.grad_clip, train_cfg.checkpoint_every, train_cfg.seed)
     result: FitResult = fit(model, batch_loss, schedule, checkpoint, payload, resume_from=previous,
                             on_checkpoint=validation, progress=progress, desc="train vla")
     if progress:
-        print(f"VLA: {result.steps} steps, final train L1 {result.final_loss:.4f}, {result.wall_s:.0f} s "
+        print(f"VLA: {result.steps} steps, final train {train_cfg.loss} {result.final_loss:.4f}, {result.wall_s:.0f} s "
               f"-> {checkpoint}")
     return checkpoint
 
 
 @torch.no_grad()
-def evaluate_bc_loss(model: Vla, frames: Frames, batch_size: int = 256) -> float:
+def evaluate_bc_loss(model: Vla, frames: Frames, kind: str = "l1", weights: Tensor | None = None,
+                     cumulative: bool = False, batch_size: int = 256) -> float:
     """BC loss of `model` on `frames` (no augmentation), averaged over valid chunk entries."""
     model.eval()
     data = _tensors(frames)
@@ -109,7 +146,9 @@ def evaluate_bc_loss(model: Vla, frames: Frames, batch_size: int = 256) -> float
     for i in range(0, len(frames), batch_size):
         s = slice(i, i + batch_size)
         n = float(data["mask"][s].sum()) * model.cfg.action_dim
-        total += bc_loss(model, data["images"][s], data["proprio"][s], data["chunks"][s], data["mask"][s]).item() * n
+        loss = bc_loss(model, data["images"][s], data["proprio"][s], data["chunks"][s], data["mask"][s], kind, weights,
+                       cumulative)
+        total += loss.item() * n
         count += n
     return total / max(count, 1.0)
 

@@ -17,6 +17,7 @@ from rlt.config import Config, ConfigError
 C = TypeVar("C", bound=Config)
 
 DEFAULT_INSTRUCTION = "insert the peg into the socket"  # = rlt.sim.env.TASK_INSTRUCTION
+LOSSES: tuple[str, ...] = ("l1", "l2")
 ACTION_NAMES: tuple[str, ...] = ("dx", "dy", "dz", "dyaw")  # m, m, m, rad per control step (rlt.sim.env.AXIS_NAMES)
 
 
@@ -101,6 +102,9 @@ class VlaTrainConfig(Config):
     checkpoint_every: int = 500  # steps between checkpoints (always written at the end)
     shift_pixels: int = 4  # augmentation: random image shift of up to this many px (replicate padding); 0 = off
     successes_only: bool = True  # train on successful demonstrations only
+    loss: str = "l1"  # l1 or l2, on normalized action chunks
+    balance_axes: bool = False  # weight each action axis by 1 / its label std, so small corrections count too
+    cumulative_loss: bool = False  # compare running sums of the chunks (displacements), not per-step deltas
     holdout_fraction: float = 0.1  # fraction of episodes kept out of training (validation loss, token probe)
     num_threads: int = 0  # torch intra-op threads; 0 = leave torch's default
 
@@ -114,6 +118,7 @@ class VlaTrainConfig(Config):
         self.require_range("shift_pixels", 0, 64)
         self.require_range("holdout_fraction", 0.0, 0.9)
         self.require_range("num_threads", 0, 1024)
+        self.require_choice("loss", LOSSES)
 
 
 @dataclasses.dataclass(frozen=True)

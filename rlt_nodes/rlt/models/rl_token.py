@@ -25,7 +25,6 @@ another frame (same dropout masks), and a linear (ridge) probe from z_rl to the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +32,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from rlt.models.bc import select_episodes
+from rlt.models.bc import DemoSource, demo_paths, select_episodes
 from rlt.models.checkpoint import load_checkpoint
 from rlt.models.config import TokenConfig
-from rlt.models.data import Episode, Frames, frames_from_episodes
+from rlt.models.data import Frames, frames_from_episodes
 from rlt.models.layers import Transformer, causal_mask, init_weights
 from rlt.models.trainer import Schedule, fit, set_threads
 from rlt.models.vla import CHECKPOINT_KIND as VLA_KIND
@@ -45,6 +44,7 @@ from rlt.models.vla import Vla, load_vla
 CHECKPOINT_KIND = "rlt.token"
 CHECKPOINT_NAME = "token.pt"
 PROBE_TARGETS: tuple[str, ...] = ("x", "y", "yaw")  # columns of DemoEpisode.tip_offset
+NEAR_RADIUS = 0.005  # m: "near" frames have the tip this close to the hole axis (SimConfig.handoff_xy_radius)
 
 
 class RlToken(nn.Module):
@@ -128,7 +128,7 @@ def prefix_embeddings(vla: Vla, images: Tensor, proprio: Tensor, batch_size: int
 
 def train_token(
     vla_checkpoint: str | Path,
-    demos: str | Path | Sequence[Episode],
+    demos: DemoSource,
     out_dir: str | Path,
     cfg: TokenConfig | None = None,
     *,
@@ -154,7 +154,7 @@ def train_token(
     def payload() -> dict[str, Any]:
         return {"kind": CHECKPOINT_KIND, "config": cfg.to_dict(), "model": model.state_dict(),
                 "d_model": vla.cfg.d_model, "prefix_len": vla.cfg.prefix_len,
-                "vla_checkpoint": str(vla_checkpoint), "demos": str(demos) if isinstance(demos, str | Path) else ""}
+                "vla_checkpoint": str(vla_checkpoint), "demos": demo_paths(demos)}
 
     checkpoint = Path(out_dir) / CHECKPOINT_NAME
     schedule = Schedule(cfg.steps, cfg.lr, cfg.warmup_steps, 0.05, cfg.weight_decay, cfg.grad_clip,
@@ -185,7 +185,7 @@ def check_compatible(vla: Vla, token: RlToken) -> None:
 def diagnose_token(
     token_checkpoint: str | Path,
     vla_checkpoint: str | Path | None = None,
-    demos: str | Path | Sequence[Episode] | None = None,
+    demos: DemoSource | None = None,
     *,
     seed: int = 0,
     verbose: bool = True,
@@ -196,8 +196,9 @@ def diagnose_token(
     loss_shuffled (context dropout at the training rate, the same masks for all three), loss_teacher_forced
     (real z_rl, no dropout), loss_mean_embedding (predicting every frame by the training frames' mean
     embedding: the scale of what there is to reconstruct), probe_r2_<x|y|yaw> (ridge on z_rl),
-    probe_proprio_r2_<x|y|yaw> (the same probe on proprio: what the token adds), held_out_frames. Prints a
-    report when `verbose`.
+    probe_proprio_r2_<x|y|yaw> (the same probe on proprio: what the token adds), the same two on the held-out
+    frames near the hole only (probe_near_r2_*, probe_proprio_near_r2_*: the critical phase, where offsets are
+    millimetres), held_out_frames, held_out_near_frames. Prints a report when `verbose`.
     """
     ckpt = load_checkpoint(token_checkpoint, CHECKPOINT_KIND)
     vla_checkpoint = vla_checkpoint or ckpt["vla_checkpoint"]
@@ -228,10 +229,15 @@ def diagnose_token(
         "held_out_frames": float(len(test_frames)),
     }
     lam = token.cfg.probe_ridge
+    near = np.hypot(test_frames.tip_offset[:, 0], test_frames.tip_offset[:, 1]) <= NEAR_RADIUS  # bool[N]
+    report["held_out_near_frames"] = float(near.sum())
     for name, (x_fit, x_test) in (("probe", (z_fit.numpy(), z_test.numpy())),
                                   ("probe_proprio", (fit_frames.proprio, test_frames.proprio))):
-        r2 = ridge_probe_r2(x_fit, fit_frames.tip_offset, x_test, test_frames.tip_offset, lam)
-        report.update({f"{name}_r2_{t}": float(v) for t, v in zip(PROBE_TARGETS, r2, strict=True)})
+        for subset, keep in (("", slice(None)), ("near_", near)):
+            if subset and near.sum() < 2:
+                continue
+            r2 = ridge_probe_r2(x_fit, fit_frames.tip_offset, x_test[keep], test_frames.tip_offset[keep], lam)
+            report.update({f"{name}_{subset}r2_{t}": float(v) for t, v in zip(PROBE_TARGETS, r2, strict=True)})
     if verbose:
         print(format_diagnosis(report))
     return report
@@ -257,6 +263,7 @@ def ridge_probe_r2(x_fit: np.ndarray, y_fit: np.ndarray, x_test: np.ndarray, y_t
 def format_diagnosis(report: dict[str, float]) -> str:
     """Human-readable report of `diagnose_token`."""
     real, zero, shuffled = report["loss_real"], report["loss_zero"], report["loss_shuffled"]
+    near_title = f"near the hole ({int(report['held_out_near_frames'])})"
     lines = [
         f"RL-token diagnostics on {int(report['held_out_frames'])} held-out frames",
         "  reconstruction loss (context dropout as in training; lower is better)",
@@ -265,15 +272,18 @@ def format_diagnosis(report: dict[str, float]) -> str:
         f"    shuffled z_rl  {shuffled:9.4f}   ({shuffled / real:.2f}x real)",
         f"    real, no dropout {report['loss_teacher_forced']:7.4f}",
         f"    mean embedding {report['loss_mean_embedding']:9.4f}   (ignores the frame)",
-        "  linear probe R² of the tip-to-hole offset (held-out episodes)",
-        "    target      z_rl   proprio",
+        "  linear probe R² of the tip-to-hole offset (ridge fit on training episodes, scored on held-out ones)",
+        f"    {'':<8} {'all held-out frames':>19}   {near_title:>19}",
+        f"    {'target':<8} {'z_rl':>9} {'proprio':>9}   {'z_rl':>9} {'proprio':>9}",
     ]
-    lines += [f"    {t:<8} {report[f'probe_r2_{t}']:7.3f}   {report[f'probe_proprio_r2_{t}']:7.3f}"
-              for t in PROBE_TARGETS]
+    for t in PROBE_TARGETS:
+        row = [report.get(f"{name}_r2_{t}", float("nan"))
+               for name in ("probe", "probe_proprio", "probe_near", "probe_proprio_near")]
+        lines.append(f"    {t:<8} {row[0]:9.3f} {row[1]:9.3f}   {row[2]:9.3f} {row[3]:9.3f}")
     return "\n".join(lines)
 
 
-def _split_frames(vla_checkpoint: str | Path, demos: str | Path | Sequence[Episode],
+def _split_frames(vla_checkpoint: str | Path, demos: DemoSource,
                   vla: Vla) -> tuple[Frames, dict[str, Any]]:
     """Frames of `demos` filtered as the VLA's training was, and the VLA's episode split."""
     split = load_checkpoint(vla_checkpoint, VLA_KIND)["split"]

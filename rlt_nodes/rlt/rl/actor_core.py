@@ -61,6 +61,7 @@ class ActorCore:
         self._state: tuple[np.ndarray, np.ndarray, np.ndarray, int] | None = None  # x_t, ã_t before the next rows
         self._human: ActionChunk | None = None
         self._next_chunk_id = 0
+        self._last: tuple[tuple[int, int], ActionChunk | None] = ((-1, -1), None)  # (episode, step), its chunk
         self.sent = 0  # transitions handed out for the learner
         self.learner_step = 0  # learner updates at its latest snapshot
 
@@ -85,6 +86,9 @@ class ActorCore:
 
     def on_vla_output(self, out: VlaOutput) -> ActorStep:
         req = out.request
+        key = (req.episode_id, req.step)
+        if key == self._last[0]:  # a re-sent answer (the driver timed out waiting): repeat, record nothing twice
+            return ActorStep(self._last[1], [], self.policy.version)
         transitions: list[Transition] = []
         if req.episode_id != self._episode:
             self._episode, self._in_critical, self._state = req.episode_id, False, None
@@ -97,6 +101,7 @@ class ActorCore:
                 transitions = self._record(out)
             self._state = (out.rl_token, out.proprio, out.reference.data, out.stamp_ns)
         chunk = self._choose(out) if req.need_chunk and req.terminal is Terminal.NONE else None
+        self._last = (key, chunk)
         self.sent += len(transitions)
         return ActorStep(chunk, transitions, self.policy.version)
 

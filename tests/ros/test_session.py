@@ -1,0 +1,25 @@
+"""A seconds-scale version of the main job through ROS (every node its own process) produces the report."""
+
+import json
+
+import pytest
+
+from rlt.session import SessionConfig, SimSession
+
+pytestmark = [pytest.mark.ros, pytest.mark.sim]
+
+
+def test_tiny_session_writes_the_report(tmp_path, ros_domain, monkeypatch):
+    monkeypatch.setenv("ROS_DOMAIN_ID", str(ros_domain))
+    cfg = SessionConfig(out_dir=str(tmp_path / "run"), artifacts_dir=str(tmp_path / "artifacts"), demo_episodes=3,
+                        rl_minutes=0.3, eval_episodes=3, train_mode="critical", tiny=True)
+    summary = SimSession(cfg, progress=False).run()
+    report = tmp_path / "run" / "report"
+    for name in ("throughput.png", "durations.png"):
+        assert (report / name).read_bytes()[:4] == b"\x89PNG" and (report / name).stat().st_size > 10_000, name
+    assert "| success rate |" in (report / "summary.md").read_text()
+    saved = json.loads((report / "summary.json").read_text())
+    assert saved["base"]["episodes"] == saved["rlt"]["episodes"] == 3
+    assert saved["rl_data_minutes"] >= 0.3  # the driver ran until the RL-data budget was spent
+    assert summary["learner_updates"] > 0  # the learner trained on transitions from the actor process
+    assert (tmp_path / "run" / "learner" / "actor_weights.npz").is_file()
