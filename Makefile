@@ -14,4 +14,4 @@ test: setup  ## all tests (core, sim, ROS)
 	@$(ENV) && RLT_REQUIRE_ROS=1 python -m pytest tests -q $(PYTEST_ARGS)
 
 lint: setup
-	@$(ENV) && ruff check . && ruff format --check rlt_nodes tests launch
+	@$(ENV) && ruff check .

@@ -3,5 +3,5 @@
 from rlt_nodes.launch_description import describe
 
 
-def generate_launch_description():  # noqa: D103
+def generate_launch_description():
     return describe("sim")

@@ -117,8 +117,9 @@ def plan(
     overrides = overrides or {}
     unknown = sorted(set(overrides) - {n.name for n in session.nodes})
     if unknown:
-        raise ValueError(f"overrides for unknown node(s) {unknown}; session {session.name!r} runs "
-                         f"{[n.name for n in session.nodes]}")
+        raise ValueError(
+            f"overrides for unknown node(s) {unknown}; session {session.name!r} runs {[n.name for n in session.nodes]}"
+        )
     launches = []
     for node in session.nodes:
         cmd = [str(find_executable(node.executable)), "--ros-args", "-r", f"__node:={node.name}"]
@@ -151,7 +152,10 @@ class Supervisor:
         for launch in self.launches:
             out = open(self.log_dir / f"{launch.node.name}.log", "w") if self.log_dir else None  # noqa: SIM115
             self.procs[launch.node.name] = subprocess.Popen(
-                launch.cmd, env=dict(launch.env), stdout=out, stderr=subprocess.STDOUT if out else None,
+                launch.cmd,
+                env=dict(launch.env),
+                stdout=out,
+                stderr=subprocess.STDOUT if out else None,
                 start_new_session=True,  # our SIGINT reaches them only through stop(), once
             )
 
@@ -215,4 +219,3 @@ def parse_overrides(items: Sequence[str]) -> dict[str, dict[str, str]]:
             raise ValueError(f"--set {item!r}: expected NODE:PARAM=VALUE, e.g. actor:sigma=0.05")
         out.setdefault(node, {})[key] = value
     return out
-

@@ -87,9 +87,11 @@ def write_report(
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
-    groups = [("scripted teleop", list(teleop_steps), "tab:green"),
-              ("base VLA", [e["critical_steps"] for e in base if e["success"]], "tab:gray"),
-              ("RLT", [e["critical_steps"] for e in rlt if e["success"]], "tab:blue")]
+    groups = [
+        ("scripted teleop", list(teleop_steps), "tab:green"),
+        ("base VLA", [e["critical_steps"] for e in base if e["success"]], "tab:gray"),
+        ("RLT", [e["critical_steps"] for e in rlt if e["success"]], "tab:blue"),
+    ]
     top = max([max(v) for _, v, _ in groups if v] + [10])
     bins = np.arange(0, top + 5, 5)
     for label, values, color in groups:
@@ -104,14 +106,19 @@ def write_report(
     plt.close(fig)
 
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
-    rows = [("success rate", "success_rate", "{:.2f}"), ("throughput / 10 min", "throughput_per_10min", "{:.1f}"),
-            ("median steps (successes)", "median_steps_success", "{:.0f}")]
+    rows = [
+        ("success rate", "success_rate", "{:.2f}"),
+        ("throughput / 10 min", "throughput_per_10min", "{:.1f}"),
+        ("median steps (successes)", "median_steps_success", "{:.0f}"),
+    ]
     lines = ["# RLT sim session", "", "| | base VLA | RLT |", "|---|---|---|"]
     lines += [f"| {name} | {fmt.format(base_stats[k])} | {fmt.format(rlt_stats[k])} |" for name, k, fmt in rows]
-    lines += ["", f"- throughput ratio RLT / base: **{ratio:.2f}x**",
-              f"- scripted-teleop median critical-phase steps: {teleop_median:.0f}",
-              f"- RL data: {summary['rl_data_minutes']:.1f} min of critical-phase sim time "
-              f"in {len(train)} training episodes"]
+    lines += [
+        "",
+        f"- throughput ratio RLT / base: **{ratio:.2f}x**",
+        f"- scripted-teleop median critical-phase steps: {teleop_median:.0f}",
+        f"- RL data: {summary['rl_data_minutes']:.1f} min of critical-phase sim time in {len(train)} training episodes",
+    ]
     lines += [f"- {k}: {v}" for k, v in extra.items()]
     lines += ["", "![throughput](throughput.png)", "", "![durations](durations.png)", ""]
     (out_dir / "summary.md").write_text("\n".join(lines))

@@ -107,8 +107,13 @@ class SimSession:
         t0 = time.monotonic()
         if not (demos / "metadata.yaml").is_file():
             print(f"[session] recording {self.cfg.demo_episodes} scripted-teleop demos -> {demos}", flush=True)
-            record_demos(demos, self.cfg.demo_episodes, SimConfig(preset=self.cfg.preset, image_size=vla_cfg.image_size),
-                         ExpertConfig(), progress=self.progress)
+            record_demos(
+                demos,
+                self.cfg.demo_episodes,
+                SimConfig(preset=self.cfg.preset, image_size=vla_cfg.image_size),
+                ExpertConfig(),
+                progress=self.progress,
+            )
         if not (vla_dir / "vla.pt").is_file() or not (vla_dir / "DONE").is_file():
             print(f"[session] training the base VLA -> {vla_dir}", flush=True)
             train_vla(demos, vla_dir, vla_cfg, train_cfg, resume=(vla_dir / "vla.pt").is_file(), progress=self.progress)
@@ -137,8 +142,10 @@ class SimSession:
         code = supervisor.run()
         self.timings[f"{phase}_s"] = time.monotonic() - t0
         if code != 0:
-            raise RuntimeError(f"{phase} failed: {supervisor.stop_reason}, exit codes {supervisor.returncodes}; "
-                               f"see {self.out / 'logs' / phase}")
+            raise RuntimeError(
+                f"{phase} failed: {supervisor.stop_reason}, exit codes {supervisor.returncodes}; "
+                f"see {self.out / 'logs' / phase}"
+            )
         return log
 
     def _rl_params(self, onnx: Path) -> dict[str, Any]:
@@ -147,19 +154,32 @@ class SimSession:
 
         params: dict[str, Any] = {"rl.token_dim": OnnxVla(onnx, providers="cpu").token_dim}
         if self.cfg.tiny:
-            params.update({"rl.learning_starts": 8, "rl.batch_size": 8, "rl.hidden": [32, 32],
-                           "rl.weights_every": 10, "rl.warmup_episodes": 1})
+            params.update(
+                {
+                    "rl.learning_starts": 8,
+                    "rl.batch_size": 8,
+                    "rl.hidden": [32, 32],
+                    "rl.weights_every": 10,
+                    "rl.warmup_episodes": 1,
+                }
+            )
         return params
 
     def train(self, onnx: Path) -> Path:
         learner_dir = self.out / "learner"
         overrides = {
-            "sim_driver": {"driver.mode": self.cfg.train_mode, "driver.seed": self.cfg.train_seed,
-                           "driver.critical_budget_s": 60.0 * self.cfg.rl_minutes,
-                           "driver.episodes": self.cfg.train_max_episodes},
+            "sim_driver": {
+                "driver.mode": self.cfg.train_mode,
+                "driver.seed": self.cfg.train_seed,
+                "driver.critical_budget_s": 60.0 * self.cfg.rl_minutes,
+                "driver.episodes": self.cfg.train_max_episodes,
+            },
             "vla": {"model_path": str(onnx)},
-            "actor": {"actor.mode": "train", "actor.learner_slack_updates": self.cfg.learner_slack_updates,
-                      **self._rl_params(onnx)},
+            "actor": {
+                "actor.mode": "train",
+                "actor.learner_slack_updates": self.cfg.learner_slack_updates,
+                **self._rl_params(onnx),
+            },
             "learner": {"checkpoint_dir": str(learner_dir), **self._rl_params(onnx)},
         }
         return self._run("train", "sim", overrides)
@@ -169,8 +189,11 @@ class SimSession:
         if policy == "rlt":
             actor["weights_file"] = str(self.out / "learner" / "actor_weights.npz")
         overrides = {
-            "sim_driver": {"driver.mode": "critical", "driver.seed": self.cfg.eval_seed,
-                           "driver.episodes": self.cfg.eval_episodes},
+            "sim_driver": {
+                "driver.mode": "critical",
+                "driver.seed": self.cfg.eval_seed,
+                "driver.episodes": self.cfg.eval_episodes,
+            },
             "vla": {"model_path": str(onnx)},
             "actor": actor,
         }
@@ -200,20 +223,46 @@ class SimSession:
         onnx = self.build_artifacts()
         train_log = self.train(onnx)
         if not any(e["critical_steps"] for e in read_episode_log(train_log)):
-            raise RuntimeError(f"no training episode reached the critical phase ({train_log}): the base VLA does not "
-                               "approach the socket; check it with `rlt diagnose vla` or use --train-mode critical")
+            raise RuntimeError(
+                f"no training episode reached the critical phase ({train_log}): the base VLA does not "
+                "approach the socket; check it with `rlt diagnose vla` or use --train-mode critical"
+            )
         base_log = self.evaluate(onnx, "base")
         rlt_log = self.evaluate(onnx, "rlt")
-        extra = {"wall_time_s": round(time.monotonic() - t0, 1),
-                 **{k: round(v, 1) for k, v in self.timings.items()}, "config": self.cfg.to_dict()}
+        extra = {
+            "wall_time_s": round(time.monotonic() - t0, 1),
+            **{k: round(v, 1) for k, v in self.timings.items()},
+            "config": self.cfg.to_dict(),
+        }
         learner_stats = self.out / "learner" / "stats.json"
         if learner_stats.is_file():
             stats = json.loads(learner_stats.read_text())
             extra["learner_updates"] = stats["updates"]
             extra["learner_updates_per_s"] = round(stats["updates_per_s"], 1)
-        summary = write_report(self.out / "report", read_episode_log(train_log), read_episode_log(base_log),
-                               read_episode_log(rlt_log), self.teleop_steps(), extra)
-        print(json.dumps({k: summary[k] for k in ("base", "rlt", "throughput_ratio", "teleop_median_steps",
-                                                  "rl_data_minutes", "wall_time_s")}, indent=2, default=float))
+        summary = write_report(
+            self.out / "report",
+            read_episode_log(train_log),
+            read_episode_log(base_log),
+            read_episode_log(rlt_log),
+            self.teleop_steps(),
+            extra,
+        )
+        print(
+            json.dumps(
+                {
+                    k: summary[k]
+                    for k in (
+                        "base",
+                        "rlt",
+                        "throughput_ratio",
+                        "teleop_median_steps",
+                        "rl_data_minutes",
+                        "wall_time_s",
+                    )
+                },
+                indent=2,
+                default=float,
+            )
+        )
         print(f"[session] report: {self.out / 'report' / 'summary.md'}")
         return summary

@@ -112,7 +112,9 @@ class ChunkRequest:
         n = self.executed.shape[0]
         self.rewards = as_array("ChunkRequest.rewards", self.rewards, 1, (n,))
         if len(self.sources) != n:
-            raise ValueError(f"ChunkRequest.sources: expected {n} entries (one per executed row), got {len(self.sources)}")
+            raise ValueError(
+                f"ChunkRequest.sources: expected {n} entries (one per executed row), got {len(self.sources)}"
+            )
         self.sources = tuple(Source(s) for s in self.sources)
         self.phase, self.terminal = Phase(self.phase), Terminal(self.terminal)
         self.need_chunk = bool(self.need_chunk)

@@ -71,8 +71,9 @@ class ActorNode(Node):
             self.get_logger().info("waiting for the learner to catch up", throttle_duration_sec=5.0)
             return
         if self.core.learner_behind:
-            self.get_logger().warning(f"learner still behind after {self.max_wait_s:.0f} s: acting anyway",
-                                      throttle_duration_sec=30.0)
+            self.get_logger().warning(
+                f"learner still behind after {self.max_wait_s:.0f} s: acting anyway", throttle_duration_sec=30.0
+            )
         self.pub_chunk.publish(self.held)
         self.held = None
 

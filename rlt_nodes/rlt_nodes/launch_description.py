@@ -6,11 +6,11 @@ pip-only runner cannot drift apart: same executables, node names, parameter file
 
 from __future__ import annotations
 
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, Shutdown
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
+from launch import LaunchDescription
 from rlt.launch import PACKAGE, load_session
 
 

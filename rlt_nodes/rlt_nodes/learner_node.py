@@ -36,8 +36,9 @@ class LearnerNode(Node):
         if self.checkpoint_dir:
             try:
                 path = self.learner.load_checkpoint(self.checkpoint_dir)
-                self.get_logger().info(f"resumed from {path}: {self.learner.updates} updates, "
-                                       f"{len(self.learner.buffer)} transitions")
+                self.get_logger().info(
+                    f"resumed from {path}: {self.learner.updates} updates, {len(self.learner.buffer)} transitions"
+                )
             except FileNotFoundError:
                 self.get_logger().info(f"no checkpoint in {self.checkpoint_dir} yet: starting fresh")
         self.version = 0
@@ -55,8 +56,9 @@ class LearnerNode(Node):
 
     def publish_weights(self, learner_step: int, arrays: dict) -> None:
         self.version += 1
-        weights = Weights(self.version, arrays, learner_step, self.learner.architecture(),
-                          self.get_clock().now().nanoseconds)
+        weights = Weights(
+            self.version, arrays, learner_step, self.learner.architecture(), self.get_clock().now().nanoseconds
+        )
         self.pub.publish(convert.weights_to_msg(weights))
         self.latest = weights
 
@@ -72,8 +74,12 @@ class LearnerNode(Node):
     def save(self) -> None:
         self.learner.save_checkpoint(self.checkpoint_dir)
         busy = time.monotonic() - self.started_at
-        stats = {"updates": self.learner.updates, "transitions": self.learner.buffer.added, "wall_s": busy,
-                 "updates_per_s": self.learner.updates / busy if busy else 0.0}
+        stats = {
+            "updates": self.learner.updates,
+            "transitions": self.learner.buffer.added,
+            "wall_s": busy,
+            "updates_per_s": self.learner.updates / busy if busy else 0.0,
+        }
         with open(f"{self.checkpoint_dir}/stats.json", "w") as f:
             json.dump(stats, f)
         if self.latest is not None:

@@ -11,8 +11,12 @@ from rclpy.qos import (
 SENSOR = qos_profile_sensor_data  # camera images, joystick: best effort, keep last 5
 # lockstep sim: images and joint states are reliable and transient-local with a history of a few chunks, so the
 # VLA never misses the frame of a request, even one published before discovery between two nodes completed
-LOCKSTEP = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
-                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
+LOCKSTEP = QoSProfile(
+    depth=50,
+    reliability=ReliabilityPolicy.RELIABLE,
+    history=HistoryPolicy.KEEP_LAST,
+    durability=DurabilityPolicy.TRANSIENT_LOCAL,
+)
 STATE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)  # joint_states on a robot, /clock
 CONTROL = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)  # requests, chunks
 # vla/output: kept for late joiners, so an actor whose subscription matched after the first pass still gets it

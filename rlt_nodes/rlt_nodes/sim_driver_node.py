@@ -10,8 +10,8 @@ from __future__ import annotations
 import time
 
 from rclpy.node import Node
-from rosgraph_msgs.msg import Clock
 from rlt_msgs.msg import ActionChunk, ChunkRequest, EpisodeEvent, SimState
+from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import JointState
 
 from rlt.sim.config import SimConfig
@@ -67,8 +67,10 @@ class SimDriverNode(Node):
     def tick(self) -> None:
         if self.driver.episode_over:
             if self.driver.finished:
-                self.get_logger().info(f"done after {self.driver.episode_id + 1} episodes, "
-                                       f"{self.driver.critical_steps_total} critical-phase steps")
+                self.get_logger().info(
+                    f"done after {self.driver.episode_id + 1} episodes, "
+                    f"{self.driver.critical_steps_total} critical-phase steps"
+                )
                 self.timer.cancel()
                 finish(self, 0)
                 return

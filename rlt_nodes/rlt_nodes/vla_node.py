@@ -32,8 +32,12 @@ class VlaNode(Node):
         self.pub = self.create_publisher(VlaOutput, "vla/output", qos.VLA_OUTPUT)
         self.answered: collections.OrderedDict[int, VlaOutput] = collections.OrderedDict()  # stamp -> last outputs
         for camera in cfg.cameras:
-            self.create_subscription(Image, f"camera/{camera}/image_raw", lambda m, c=camera: self.on_image(c, m),
-                                     qos.LOCKSTEP if lockstep else qos.SENSOR)
+            self.create_subscription(
+                Image,
+                f"camera/{camera}/image_raw",
+                lambda m, c=camera: self.on_image(c, m),
+                qos.LOCKSTEP if lockstep else qos.SENSOR,
+            )
         self.create_subscription(JointState, "joint_states", self.on_joints, qos.LOCKSTEP if lockstep else qos.STATE)
         self.create_subscription(ChunkRequest, "chunk_request", self.on_request, qos.CONTROL)
         self.expected = (cfg.image_size, cfg.image_size, 3)

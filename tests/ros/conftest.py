@@ -92,7 +92,7 @@ class NodeProcess:
             self.proc.send_signal(signal.SIGINT)
             try:
                 self.proc.wait(timeout=15)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 self.proc.kill()
         return self.proc.wait()
 

@@ -11,8 +11,16 @@ from rlt_nodes import convert, qos
 
 pytestmark = pytest.mark.ros
 AXES = ("dx", "dy", "dz", "dyaw")
-RL = {"rl.token_dim": 8, "rl.hidden": "[32, 32]", "rl.learning_starts": 4, "rl.batch_size": 4, "rl.weights_every": 5,
-      "rl.warmup_episodes": 0, "rl.buffer_capacity": 200, "rl.num_threads": 1}
+RL = {
+    "rl.token_dim": 8,
+    "rl.hidden": "[32, 32]",
+    "rl.learning_starts": 4,
+    "rl.batch_size": 4,
+    "rl.weights_every": 5,
+    "rl.warmup_episodes": 0,
+    "rl.buffer_capacity": 200,
+    "rl.num_threads": 1,
+}
 
 
 def test_weights_version_advances(ros, spawn):
@@ -20,21 +28,37 @@ def test_weights_version_advances(ros, spawn):
     actor = spawn("actor", RL)
     node = ros.node("fake_vla_and_driver")
     chunks, versions = [], []
-    node.create_subscription(ActionChunk, "action_chunk", lambda m: chunks.append(convert.chunk_from_msg(m)),
-                             qos.CONTROL)
+    node.create_subscription(
+        ActionChunk, "action_chunk", lambda m: chunks.append(convert.chunk_from_msg(m)), qos.CONTROL
+    )
     node.create_subscription(PolicyWeights, "rl/actor_weights", lambda m: versions.append(m.version), qos.LATCHED)
     pub = node.create_publisher(VlaOutput, "vla/output", qos.VLA_OUTPUT)
-    ros.spin_until(lambda: pub.get_subscription_count() > 0 and node.count_subscribers("rl/transitions") > 0
-                   and node.count_publishers("rl/transitions") > 0, 30, "actor and learner discovery")
+    ros.spin_until(
+        lambda: (
+            pub.get_subscription_count() > 0
+            and node.count_subscribers("rl/transitions") > 0
+            and node.count_publishers("rl/transitions") > 0
+        ),
+        30,
+        "actor and learner discovery",
+    )
     rng = np.random.default_rng(0)
     stamp = 0
     for episode in range(12):
         for step in range(0, 20, 2):
             stamp += 1
             executed = rng.normal(0, 1e-3, (0 if step == 0 else 2, 4))
-            request = ChunkRequest(episode, step, AXES, Phase.CRITICAL, need_chunk=step % 10 == 0,
-                                   executed=executed, sources=(Source.ACTOR,) * len(executed),
-                                   rewards=np.zeros(len(executed)), stamp_ns=stamp)
+            request = ChunkRequest(
+                episode,
+                step,
+                AXES,
+                Phase.CRITICAL,
+                need_chunk=step % 10 == 0,
+                executed=executed,
+                sources=(Source.ACTOR,) * len(executed),
+                rewards=np.zeros(len(executed)),
+                stamp_ns=stamp,
+            )
             ref = Chunk(rng.normal(0, 1e-3, (10, 4)), AXES, Source.VLA, stamp_ns=stamp)
             out = Output(request, ref, rng.normal(size=8), rng.normal(size=12), "fake", stamp)
             n = len(chunks)

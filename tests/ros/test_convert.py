@@ -34,7 +34,13 @@ def wire(msg):
 
 def chunk(c=10, source=Source.ACTOR):
     return ActionChunk(
-        RNG.normal(size=(c, 4)).astype(np.float32), AXES, source, chunk_id=7, stamp_ns=1_500_000_123, frame_id="base", policy_version=3
+        RNG.normal(size=(c, 4)).astype(np.float32),
+        AXES,
+        source,
+        chunk_id=7,
+        stamp_ns=1_500_000_123,
+        frame_id="base",
+        policy_version=3,
     )
 
 
@@ -77,9 +83,18 @@ def test_action_chunk_round_trip():
 
 
 def request():
-    return ChunkRequest(episode_id=2, step=30, axis_names=AXES, phase=Phase.CRITICAL, need_chunk=False,
-                        terminal=Terminal.SUCCESS, executed=RNG.normal(size=(2, 4)), sources=(Source.ACTOR, Source.HUMAN),
-                        rewards=[0.0, 1.0], stamp_ns=123)
+    return ChunkRequest(
+        episode_id=2,
+        step=30,
+        axis_names=AXES,
+        phase=Phase.CRITICAL,
+        need_chunk=False,
+        terminal=Terminal.SUCCESS,
+        executed=RNG.normal(size=(2, 4)),
+        sources=(Source.ACTOR, Source.HUMAN),
+        rewards=[0.0, 1.0],
+        stamp_ns=123,
+    )
 
 
 def test_request_round_trip():
@@ -90,14 +105,26 @@ def test_request_round_trip():
 
 
 def test_vla_output_round_trip():
-    out = VlaOutput(request=request(), reference=chunk(50, Source.VLA), rl_token=RNG.normal(size=64),
-                    proprio=RNG.normal(size=12), model_id="vla-abc", stamp_ns=5)
+    out = VlaOutput(
+        request=request(),
+        reference=chunk(50, Source.VLA),
+        rl_token=RNG.normal(size=64),
+        proprio=RNG.normal(size=12),
+        model_id="vla-abc",
+        stamp_ns=5,
+    )
     assert_same(out, convert.vla_output_from_msg(wire(convert.vla_output_to_msg(out))))
 
 
 def test_sim_state_round_trip():
-    state = SimState(episode_id=1, step=3, qpos=RNG.normal(size=6), mocap=RNG.normal(size=7), params=[1e-3, 0, 0.1],
-                     stamp_ns=50_000_000)
+    state = SimState(
+        episode_id=1,
+        step=3,
+        qpos=RNG.normal(size=6),
+        mocap=RNG.normal(size=7),
+        params=[1e-3, 0, 0.1],
+        stamp_ns=50_000_000,
+    )
     assert_same(state, convert.sim_state_from_msg(wire(convert.sim_state_to_msg(state))))
 
 

@@ -11,8 +11,15 @@ pytestmark = [pytest.mark.ros, pytest.mark.sim]
 
 def test_tiny_session_writes_the_report(tmp_path, ros_domain, monkeypatch):
     monkeypatch.setenv("ROS_DOMAIN_ID", str(ros_domain))
-    cfg = SessionConfig(out_dir=str(tmp_path / "run"), artifacts_dir=str(tmp_path / "artifacts"), demo_episodes=3,
-                        rl_minutes=0.3, eval_episodes=3, train_mode="critical", tiny=True)
+    cfg = SessionConfig(
+        out_dir=str(tmp_path / "run"),
+        artifacts_dir=str(tmp_path / "artifacts"),
+        demo_episodes=3,
+        rl_minutes=0.3,
+        eval_episodes=3,
+        train_mode="critical",
+        tiny=True,
+    )
     summary = SimSession(cfg, progress=False).run()
     report = tmp_path / "run" / "report"
     for name in ("throughput.png", "durations.png"):

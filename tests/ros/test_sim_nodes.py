@@ -15,34 +15,57 @@ AXES = ("dx", "dy", "dz", "dyaw")
 
 
 def test_driver_executes_chunks_and_camera_renders(ros, spawn):
-    spawn("sim_driver", {"sim.image_size": 64, "driver.episodes": 1, "driver.mode": "full", "driver.handoff": "never",
-                         "sim.episode_seconds": 1.5})
+    spawn(
+        "sim_driver",
+        {
+            "sim.image_size": 64,
+            "driver.episodes": 1,
+            "driver.mode": "full",
+            "driver.handoff": "never",
+            "sim.episode_seconds": 1.5,
+        },
+    )
     spawn("sim_camera", {"sim.image_size": 64})
     node = ros.node("fake_policy")
     requests, images, joints, events = [], {"front": {}, "wrist": {}}, {}, []
-    node.create_subscription(ChunkRequest, "chunk_request", lambda m: requests.append(convert.request_from_msg(m)),
-                             qos.CONTROL)
+    node.create_subscription(
+        ChunkRequest, "chunk_request", lambda m: requests.append(convert.request_from_msg(m)), qos.CONTROL
+    )
     for cam in images:
-        node.create_subscription(Image, f"camera/{cam}/image_raw",
-                                 lambda m, c=cam: images[c].__setitem__(convert.stamp_to_ns(m.header.stamp), m),
-                                 qos.LOCKSTEP)
-    node.create_subscription(JointState, "joint_states", lambda m: joints.__setitem__(
-        convert.stamp_to_ns(m.header.stamp), convert.proprio_from_joint_state(m, JOINT_NAMES)), qos.LOCKSTEP)
-    node.create_subscription(EpisodeEvent, "episode/events", lambda m: events.append(convert.event_from_msg(m)),
-                             qos.EVENTS)
+        node.create_subscription(
+            Image,
+            f"camera/{cam}/image_raw",
+            lambda m, c=cam: images[c].__setitem__(convert.stamp_to_ns(m.header.stamp), m),
+            qos.LOCKSTEP,
+        )
+    node.create_subscription(
+        JointState,
+        "joint_states",
+        lambda m: joints.__setitem__(
+            convert.stamp_to_ns(m.header.stamp), convert.proprio_from_joint_state(m, JOINT_NAMES)
+        ),
+        qos.LOCKSTEP,
+    )
+    node.create_subscription(
+        EpisodeEvent, "episode/events", lambda m: events.append(convert.event_from_msg(m)), qos.EVENTS
+    )
     pub = node.create_publisher(ActionChunk, "action_chunk", qos.CONTROL)
     dz = -0.002  # m per step: 10 steps lower the hand by 2 cm
     answered = 0
     while not (requests and requests[-1].terminal):
-        ros.spin_until(lambda: len(requests) > answered, 30, f"chunk request {answered}")
+        ros.spin_until(lambda n=answered: len(requests) > n, 30, f"chunk request {answered}")
         req = requests[answered]
         answered += 1
         if req.need_chunk:
             data = np.tile([0.0, 0.0, dz, 0.0], (10, 1))
             pub.publish(convert.chunk_to_msg(Chunk(data, AXES, Source.ACTOR, answered, req.stamp_ns)))
     # 1.5 s at 20 Hz: 30 steps, chunk boundaries at 0, 10, 20, then the timeout report at 30
-    assert [(r.step, r.need_chunk, int(r.terminal)) for r in requests] == [(0, True, 0), (10, True, 0),
-                                                                          (20, True, 0), (30, False, 3)]
+    assert [(r.step, r.need_chunk, int(r.terminal)) for r in requests] == [
+        (0, True, 0),
+        (10, True, 0),
+        (20, True, 0),
+        (30, False, 3),
+    ]
     np.testing.assert_allclose(requests[1].executed, np.tile([0, 0, dz, 0], (10, 1)), atol=1e-7)
     ros.spin_until(lambda: len(events) >= 2, 10, "the episode's events")
     assert [e.event for e in events] == [Event.START, Event.TIMEOUT]

@@ -5,11 +5,11 @@ import pytest
 
 pytest.importorskip("mujoco")
 
-from rlt.sim.config import SimConfig  # noqa: E402
-from rlt.sim.driver import ChunkRejected, DriverConfig, SimDriver  # noqa: E402
-from rlt.sim.env import AXIS_NAMES, PegInsertEnv  # noqa: E402
-from rlt.sim.render import StateRenderer, render_state  # noqa: E402
-from rlt.types import ActionChunk, Event, Phase, Source, Terminal  # noqa: E402
+from rlt.sim.config import SimConfig
+from rlt.sim.driver import ChunkRejected, DriverConfig, SimDriver
+from rlt.sim.env import AXIS_NAMES, PegInsertEnv
+from rlt.sim.render import StateRenderer, render_state
+from rlt.types import ActionChunk, Event, Phase, Source, Terminal
 
 pytestmark = pytest.mark.sim
 
@@ -39,8 +39,10 @@ def test_state_renderer_matches_the_env():
 
 
 def test_critical_mode_requests_every_stride_and_rejects_stale_chunks():
-    driver = SimDriver(PegInsertEnv(SimConfig(cameras=(), critical_episode_seconds=1.0)),
-                       DriverConfig(mode="critical", observe_stride=2, episodes=1))
+    driver = SimDriver(
+        PegInsertEnv(SimConfig(cameras=(), critical_episode_seconds=1.0)),
+        DriverConfig(mode="critical", observe_stride=2, episodes=1),
+    )
     out = driver.begin_episode()
     assert [e.event for e in out.events] == [Event.START, Event.HANDOFF]
     req = out.request
@@ -73,10 +75,16 @@ def test_full_mode_hands_off_when_the_tip_reaches_the_critical_zone():
     while handoff is None and not driver.episode_over:
         if driver.waiting_for_chunk:
             # a privileged P-controller over the hole (0.8 of the error per chunk) as a stand-in base policy
-            x, y, z = env.tip_offset()
-            driver.submit_chunk(chunk(out.request, dz=-0.003) if abs(x) + abs(y) < 0.004 else ActionChunk(
-                np.tile(np.clip([-0.08 * x, -0.08 * y, 0, 0], -0.004, 0.004), (10, 1)), AXIS_NAMES,
-                stamp_ns=out.request.stamp_ns))
+            x, y, _z = env.tip_offset()
+            driver.submit_chunk(
+                chunk(out.request, dz=-0.003)
+                if abs(x) + abs(y) < 0.004
+                else ActionChunk(
+                    np.tile(np.clip([-0.08 * x, -0.08 * y, 0, 0], -0.004, 0.004), (10, 1)),
+                    AXIS_NAMES,
+                    stamp_ns=out.request.stamp_ns,
+                )
+            )
         out = driver.step()
         if any(e.event == Event.HANDOFF for e in out.events):
             handoff = out

@@ -15,6 +15,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from rlt.rl.bench import bench_learner, format_report
 
-    print(format_report(bench_learner(token_dim=args.token_dim, action_dim=args.action_dim, threads=args.threads,
-                                      seconds=args.seconds)))
+    print(
+        format_report(
+            bench_learner(
+                token_dim=args.token_dim, action_dim=args.action_dim, threads=args.threads, seconds=args.seconds
+            )
+        )
+    )
     return 0

@@ -25,7 +25,12 @@ def run(args: argparse.Namespace) -> int:
     from rlt.models.bench import bench_vla, format_report
 
     with_torch = not args.no_torch and args.vla.is_file() and args.token.is_file()
-    result = bench_vla(args.onnx, args.vla if with_torch else None, args.token if with_torch else None,
-                       iterations=args.iterations, threads=args.threads)
+    result = bench_vla(
+        args.onnx,
+        args.vla if with_torch else None,
+        args.token if with_torch else None,
+        iterations=args.iterations,
+        threads=args.threads,
+    )
     print(json.dumps(result, indent=2) if args.json else format_report(result))
     return 0

@@ -10,8 +10,9 @@ DEFAULT_POLICY = Path("artifacts/vla/vla.pt")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--policy", type=Path, default=DEFAULT_POLICY,
-                        help="VLA checkpoint (.pt) or exported model (.onnx)")
+    parser.add_argument(
+        "--policy", type=Path, default=DEFAULT_POLICY, help="VLA checkpoint (.pt) or exported model (.onnx)"
+    )
     parser.add_argument("--episodes", type=int, default=100, help="episodes (seeds SEED0 .. SEED0 + N - 1)")
     parser.add_argument("--mode", choices=("critical", "full"), default="critical", help="episode start")
     parser.add_argument("--seed0", type=int, help="first episode seed (default: rlt.models.evaluate.DEFAULT_SEED0)")
@@ -32,8 +33,17 @@ def run(args: argparse.Namespace) -> int:
 
         policy = OnnxVla(policy, providers="cpu")
     sim_cfg = SimConfig(preset=args.preset)
-    results = {"vla": evaluate_vla(policy, args.episodes, args.mode, seed0, sim_cfg=sim_cfg,
-                                   execute_steps=args.execute_steps, progress=not args.json)}
+    results = {
+        "vla": evaluate_vla(
+            policy,
+            args.episodes,
+            args.mode,
+            seed0,
+            sim_cfg=sim_cfg,
+            execute_steps=args.execute_steps,
+            progress=not args.json,
+        )
+    }
     if not args.no_expert:
         results["expert"] = evaluate_expert_baseline(args.episodes, args.mode, seed0, sim_cfg=sim_cfg)
     if args.json:

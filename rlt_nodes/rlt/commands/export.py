@@ -21,8 +21,12 @@ def run(args: argparse.Namespace) -> int:
 
     report = export_onnx(args.vla, args.token, args.out)
     spec = report.spec
-    print(f"wrote {report.path} (model id {spec.model_id}): cameras {', '.join(spec.cameras)} at "
-          f"{spec.image_size} px, ref_chunk [{spec.chunk_len}, {spec.action_dim}], rl_token [{spec.token_dim}]")
-    print(f"ONNX Runtime vs PyTorch max |diff|: ref_chunk {report.max_abs_diff_ref_chunk:.2e}, "
-          f"rl_token {report.max_abs_diff_rl_token:.2e}")
+    print(
+        f"wrote {report.path} (model id {spec.model_id}): cameras {', '.join(spec.cameras)} at "
+        f"{spec.image_size} px, ref_chunk [{spec.chunk_len}, {spec.action_dim}], rl_token [{spec.token_dim}]"
+    )
+    print(
+        f"ONNX Runtime vs PyTorch max |diff|: ref_chunk {report.max_abs_diff_ref_chunk:.2e}, "
+        f"rl_token {report.max_abs_diff_rl_token:.2e}"
+    )
     return 0

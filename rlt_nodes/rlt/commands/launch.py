@@ -9,8 +9,13 @@ from pathlib import Path
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("session", help="session name from launch/sessions.yaml (sim, robot, replay)")
     parser.add_argument("--params-file", type=Path, help="ROS 2 params YAML replacing the session's own")
-    parser.add_argument("--set", action="append", default=[], metavar="NODE:PARAM=VALUE",
-                        help="override one parameter of one node, e.g. actor:sigma=0.05 (repeatable)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NODE:PARAM=VALUE",
+        help="override one parameter of one node, e.g. actor:sigma=0.05 (repeatable)",
+    )
     parser.add_argument("--namespace", default="", help="ROS namespace for every node (one robot per namespace)")
     parser.add_argument("--log-dir", type=Path, help="write each node's output to LOG_DIR/<node>.log")
     parser.add_argument("--timeout", type=float, default=0.0, help="stop the session after this many seconds")

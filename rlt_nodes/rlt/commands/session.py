@@ -14,8 +14,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         if scalar is bool:
             parser.add_argument(flag, action="store_true", help=f"(default: {getattr(defaults, name)})")
         else:
-            parser.add_argument(flag, type=scalar, default=getattr(defaults, name),
-                                help=f"(default: {getattr(defaults, name)})")
+            parser.add_argument(
+                flag, type=scalar, default=getattr(defaults, name), help=f"(default: {getattr(defaults, name)})"
+            )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -25,8 +25,16 @@ def run(args: argparse.Namespace) -> int:
     if args.bias_mm is not None:
         expert = expert.replace(bias_xy_sigma=args.bias_mm / 1000)
     out = args.out or Path("artifacts/demos") / args.preset
-    info = record_demos(out, args.episodes, SimConfig(preset=args.preset, image_size=args.image_size), expert,
-                        mode=args.mode, keep=args.keep)
-    print(f"wrote {info['episodes']} episodes ({info['steps']} steps, "
-          f"{info['successes_attempted']}/{info['attempts']} successful attempts) to {out}")
+    info = record_demos(
+        out,
+        args.episodes,
+        SimConfig(preset=args.preset, image_size=args.image_size),
+        expert,
+        mode=args.mode,
+        keep=args.keep,
+    )
+    print(
+        f"wrote {info['episodes']} episodes ({info['steps']} steps, "
+        f"{info['successes_attempted']}/{info['attempts']} successful attempts) to {out}"
+    )
     return 0

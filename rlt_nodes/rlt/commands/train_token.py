@@ -13,8 +13,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vla", type=Path, default=DEFAULT_VLA, help="VLA checkpoint (frozen)")
     parser.add_argument("--demos", type=Path, nargs="+", help="demonstrations (default: those the VLA was trained on)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder; the checkpoint is OUT/token.pt")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a TokenConfig field, e.g. token_dim=32 (repeatable)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a TokenConfig field, e.g. token_dim=32 (repeatable)",
+    )
     parser.add_argument("--no-diagnose", action="store_true", help="skip the diagnostics after training")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 

@@ -10,12 +10,21 @@ DEFAULT_OUT = Path("artifacts/vla")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--demos", type=Path, nargs="+", default=[DEFAULT_DEMOS],
-                        help="demonstration datasets (rosbag2 folders written by record_demos), used together")
+    parser.add_argument(
+        "--demos",
+        type=Path,
+        nargs="+",
+        default=[DEFAULT_DEMOS],
+        help="demonstration datasets (rosbag2 folders written by record_demos), used together",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder; the checkpoint is OUT/vla.pt")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a VlaConfig or VlaTrainConfig field, e.g. steps=3000 or d_model=96 "
-                             "(repeatable)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a VlaConfig or VlaTrainConfig field, e.g. steps=3000 or d_model=96 (repeatable)",
+    )
     parser.add_argument("--resume", action="store_true", help="continue the run stored in OUT")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 

@@ -20,8 +20,13 @@ def save_weights(path: str | os.PathLike[str], weights: PolicyWeights) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "wb") as f:
-        np.savez(f, __version=np.int64(weights.version), __learner_step=np.int64(weights.learner_step),
-                 __architecture=np.str_(weights.architecture), **weights.tensors)
+        np.savez(
+            f,
+            __version=np.int64(weights.version),
+            __learner_step=np.int64(weights.learner_step),
+            __architecture=np.str_(weights.architecture),
+            **weights.tensors,
+        )
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)

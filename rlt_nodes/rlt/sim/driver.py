@@ -238,6 +238,4 @@ class SimDriver:
     def _output(self, events: list[EpisodeEvent], request: ChunkRequest | None) -> DriverOutput:
         qpos, mocap, params = render_state(self.env)
         state = SimState(self.episode_id, self._t, qpos, mocap, params, self._stamp())
-        return DriverOutput(
-            self.episode_id, self._t, self._stamp(), self._proprio, state, events, request, self._over
-        )
+        return DriverOutput(self.episode_id, self._t, self._stamp(), self._proprio, state, events, request, self._over)
