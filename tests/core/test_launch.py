@@ -1,0 +1,103 @@
+"""Sessions: the launch files and `rlt launch` start the same nodes with the same parameters; the supervisor."""
+
+import importlib.util
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from rlt.launch import LAUNCH_DIR, Launch, NodeSpec, Supervisor, load_session, parse_overrides, plan
+
+SESSIONS = ("sim", "sim_eval")
+
+
+class _Recorder:
+    """Stands in for a launch / launch_ros action class: records the keyword arguments it was built with."""
+
+    def __init__(self, *args, **kwargs):
+        self.args, self.kwargs = args, kwargs
+
+
+def _load_launch_file(path: Path, monkeypatch) -> list:
+    """Run generate_launch_description() with recording stand-ins for the launch packages (absent on pip)."""
+    fake = {
+        name: types.ModuleType(name)
+        for name in ("launch", "launch.actions", "launch.substitutions", "launch_ros", "launch_ros.actions")
+    }
+    fake["launch"].LaunchDescription = lambda actions: actions
+    fake["launch.actions"].DeclareLaunchArgument = type("DeclareLaunchArgument", (_Recorder,), {})
+    fake["launch.actions"].Shutdown = type("Shutdown", (_Recorder,), {})
+    fake["launch.substitutions"].LaunchConfiguration = lambda name: f"$({name})"
+    fake["launch_ros.actions"].Node = type("Node", (_Recorder,), {})
+    for name, module in fake.items():
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.delitem(sys.modules, "rlt_nodes.launch_description", raising=False)
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.generate_launch_description()
+
+
+@pytest.mark.parametrize("name", SESSIONS)
+def test_launch_file_and_runner_agree(name, monkeypatch, tmp_path):
+    path = LAUNCH_DIR / f"{name}.launch.py"
+    if not path.is_file():
+        pytest.skip(f"{path.name}: session without a launch file")
+    actions = _load_launch_file(path, monkeypatch)
+    session = load_session(name)
+    args = {a.args[0]: a.kwargs for a in actions if type(a).__name__ == "DeclareLaunchArgument"}
+    assert args == {a.name: {"default_value": a.default, "description": a.description} for a in session.arguments}
+    assert all(kw["description"] for kw in args.values())
+    nodes = [a.kwargs for a in actions if type(a).__name__ == "Node"]
+    # the runner's command lines, with the session's own params file, as the launch argument's default
+    bin_dir = tmp_path / "lib" / "rlt_nodes"
+    bin_dir.mkdir(parents=True)
+    for node in session.nodes:
+        (bin_dir / node.executable).touch()
+    monkeypatch.setenv("AMENT_PREFIX_PATH", str(tmp_path))
+    launches = plan(session)
+    assert [(n["executable"], n["name"]) for n in nodes] == [
+        (launch.node.executable, launch.node.name) for launch in launches
+    ]
+    for node_kwargs, launch in zip(nodes, launches, strict=True):
+        assert node_kwargs["package"] == "rlt_nodes"
+        assert node_kwargs["parameters"] == ["$(params_file)"] and args["params_file"]["default_value"] == str(
+            session.params_file
+        )
+        assert launch.cmd[launch.cmd.index("--params-file") + 1] == str(session.params_file)
+        assert (node_kwargs["on_exit"] is not None) == launch.node.required
+
+
+def test_every_session_loads_and_names_existing_params():
+    for name in SESSIONS:
+        session = load_session(name)
+        assert session.params_file.is_file() and session.nodes
+    with pytest.raises(ValueError, match=r"unknown session 'simm'.*expected one of"):
+        load_session("simm")
+
+
+def test_overrides_parse_and_unknown_nodes_are_refused(tmp_path, monkeypatch):
+    assert parse_overrides(["actor:rl.sigma=0.05", "actor:actor.mode=eval"]) == {
+        "actor": {"rl.sigma": "0.05", "actor.mode": "eval"}
+    }
+    with pytest.raises(ValueError, match="expected NODE:PARAM=VALUE"):
+        parse_overrides(["actor.sigma=1"])
+    with pytest.raises(ValueError, match=r"unknown node\(s\) \['critic'\]"):
+        plan(load_session("sim"), overrides={"critic": {"x": "1"}})
+
+
+def test_supervisor_stops_all_when_a_required_node_exits():
+    sleeper = Launch(
+        NodeSpec("sleep", "sleeper", required=False), (sys.executable, "-c", "import time; time.sleep(60)"), {}
+    )
+    quitter = Launch(NodeSpec("quit", "quitter"), (sys.executable, "-c", "raise SystemExit(3)"), {})
+    supervisor = Supervisor([sleeper, quitter], grace_s=5)
+    assert supervisor.run(timeout_s=30) == 1
+    assert supervisor.stop_reason == "quitter exited with 3"
+    assert supervisor.returncodes["sleeper"] < 0  # interrupted, not left running
+
+
+def test_supervisor_clean_exit_is_zero():
+    done = Launch(NodeSpec("ok", "ok"), (sys.executable, "-c", "pass"), {})
+    assert Supervisor([done]).run(timeout_s=30) == 0
