@@ -202,6 +202,7 @@ def test_axis_weights_equalize_label_spread():
     frames = frames_from_episodes(synthetic_episodes(cfg), cfg.cameras, cfg.chunk_len)
     frames.chunks[..., 2] = np.where(frames.chunk_mask, 0.002 * np.sign(np.arange(4) - 1.5), 0.0)
     weights = axis_weights(frames, cfg.action_scale)
+    assert axis_weights(frames, cfg.action_scale, "l2", cumulative=True)[2] < weights[2]
     assert weights.shape == (4,) and weights.mean().item() == pytest.approx(1.0)
     assert weights[2] < weights[0]  # dz varies most (normalized), so it weighs least
     assert weights[3] == weights.max()  # dyaw never varies: floor on its std

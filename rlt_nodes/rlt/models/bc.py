@@ -65,10 +65,17 @@ def bc_loss(model: Vla, images: Tensor, proprio: Tensor, chunks: Tensor, mask: T
     return err.sum() / (mask.sum() * pred.shape[-1]).clamp(min=1)
 
 
-def axis_weights(frames: Frames, action_scale: Sequence[float]) -> Tensor:
-    """float32[D]: 1 / std of each normalized action axis over valid chunk entries, scaled to mean 1."""
-    valid = frames.chunks[frames.chunk_mask] / np.asarray(action_scale, np.float32)  # float32[n, D]
-    inverse = 1.0 / np.maximum(valid.std(0), 1e-3)
+def axis_weights(frames: Frames, action_scale: Sequence[float], kind: str = "l1", cumulative: bool = False) -> Tensor:
+    """float32[D] that give every action axis the same share of the loss at the start of training, mean 1.
+
+    1 / std (L1) or 1 / variance (L2) of each normalized axis over valid chunk entries, measured in the space the
+    loss compares (per-step deltas, or their running sums if `cumulative`).
+    """
+    targets = frames.chunks / np.asarray(action_scale, np.float32) * frames.chunk_mask[..., None]  # [N, H, D]
+    if cumulative:
+        targets = targets.cumsum(axis=1)
+    std = np.maximum(targets[frames.chunk_mask].std(0), 1e-3)  # float32[D]
+    inverse = 1.0 / (std if kind == "l1" else std**2)
     return torch.from_numpy((inverse / inverse.mean()).astype(np.float32))
 
 
@@ -106,7 +113,8 @@ def train_vla(
     if previous is not None:
         model.load_state_dict(previous["model"])
     data = _tensors(train)
-    weights = axis_weights(train, cfg.action_scale) if train_cfg.balance_axes else None
+    weights = (axis_weights(train, cfg.action_scale, train_cfg.loss, train_cfg.cumulative_loss)
+               if train_cfg.balance_axes else None)
 
     def batch_loss(generator: torch.Generator) -> Tensor:
         idx = torch.randint(len(train), (train_cfg.batch_size,), generator=generator)
