@@ -109,7 +109,7 @@ def test_save_load_round_trip(tmp_path):
     inputs = _inputs(cfg)
     torch.testing.assert_close(model(*inputs)[0], loaded(*inputs)[0])
     assert not any(p.requires_grad for p in loaded.parameters())
-    with pytest.raises(ValueError, match="not a rlt.token checkpoint"):
+    with pytest.raises(ValueError, match=r"not a rlt\.token checkpoint"):
         load_checkpoint(tmp_path / "v.pt", "rlt.token")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_vla(tmp_path / "missing.pt")
