@@ -1,0 +1,101 @@
+"""ActorCore on literal request streams: who drives, what is stored, re-sent outputs, waiting for the learner."""
+
+import numpy as np
+
+from rlt.rl.actor_core import ActorConfig, ActorCore
+from rlt.rl.config import RLConfig
+from rlt.types import ActionChunk, ChunkRequest, Phase, Source, Terminal, VlaOutput
+
+AXES = ("dx", "dy", "dz", "dyaw")
+RL = RLConfig(token_dim=4, hidden=(8, 8), warmup_episodes=0, learning_starts=2, utd=5.0)
+
+
+def output(
+    step,
+    phase=Phase.CRITICAL,
+    need_chunk=None,
+    executed=2,
+    source=Source.ACTOR,
+    terminal=Terminal.NONE,
+    reward_last=0.0,
+    episode=0,
+):
+    rows = np.full((executed, 4), 1e-3 * step, np.float32)
+    rewards = np.zeros(executed, np.float32)
+    if executed:
+        rewards[-1] = reward_last
+    req = ChunkRequest(
+        episode,
+        step,
+        AXES,
+        phase,
+        step % 10 == 0 if need_chunk is None else need_chunk,
+        terminal,
+        rows,
+        (source,) * executed,
+        rewards,
+        stamp_ns=1000 + step,
+    )
+    ref = ActionChunk(np.full((20, 4), 2e-3, np.float32), AXES, Source.VLA, stamp_ns=req.stamp_ns)
+    return VlaOutput(req, ref, np.full(4, step, np.float32), np.zeros(12, np.float32), "fake", req.stamp_ns)
+
+
+def test_approach_passes_the_reference_and_stores_nothing():
+    core = ActorCore(RL, ActorConfig())
+    step = core.on_vla_output(output(0, Phase.APPROACH, executed=0))
+    assert step.chunk.source == Source.VLA and step.chunk.data.shape == (10, 4)
+    np.testing.assert_array_equal(step.chunk.data, np.float32(2e-3))
+    assert step.transitions == [] and step.chunk.policy_version == -1
+
+
+def test_critical_phase_stores_stride_two_transitions_until_success():
+    core = ActorCore(RL, ActorConfig(mode="base"))
+    assert core.on_vla_output(output(0, executed=0)).transitions == []  # hand-off: nothing before it is stored
+    stored = []
+    for t in range(2, 14, 2):
+        stored += core.on_vla_output(output(t)).transitions
+    stored += core.on_vla_output(output(14, need_chunk=False, terminal=Terminal.SUCCESS, reward_last=1.0)).transitions
+    assert stored == []  # "base" mode only evaluates
+    core = ActorCore(RL, ActorConfig(mode="train"))
+    core.on_vla_output(output(0, executed=0))
+    for t in range(2, 14, 2):
+        stored += core.on_vla_output(output(t)).transitions
+    # window [0, 10) closes when the rows after step 10 are reported (at the output of step 12)
+    assert [tr.step for tr in stored] == [0]
+    last = core.on_vla_output(output(14, need_chunk=False, terminal=Terminal.SUCCESS, reward_last=1.0))
+    assert last.chunk is None
+    closing = last.transitions  # [2, 12) gets x_12; every later window ends with the success at step 13
+    assert [(tr.step, tr.done) for tr in closing] == [(2, False)] + [(t, True) for t in range(4, 14, 2)]
+    assert all(tr.rewards.sum() == 1.0 for tr in closing[1:]) and closing[0].rewards.sum() == 0
+    np.testing.assert_array_equal(stored[0].rl_token, 0.0)  # x_0 = the token at the hand-off step
+    np.testing.assert_array_equal(stored[0].next_rl_token, 10.0)  # x' = the token 10 steps later
+
+
+def test_human_rows_mark_the_transition_and_replace_the_reference():
+    core = ActorCore(RL, ActorConfig(mode="train"))
+    core.on_vla_output(output(0, executed=0))
+    core.set_human_chunk(ActionChunk(np.full((10, 4), -1e-3), AXES, Source.HUMAN))
+    out = []
+    for t in range(2, 14, 2):
+        step = core.on_vla_output(output(t, source=Source.HUMAN))
+        out += step.transitions
+        if step.chunk is not None:
+            assert step.chunk.source == Source.HUMAN
+    assert len(out) == 1 and out[0].intervened
+    np.testing.assert_array_equal(out[0].reference, out[0].action)  # ã := a_human
+
+
+def test_resent_output_is_answered_again_but_recorded_once():
+    core = ActorCore(RL, ActorConfig(mode="train"))
+    first = core.on_vla_output(output(0, executed=0))
+    again = core.on_vla_output(output(0, executed=0))
+    assert again.chunk is first.chunk and again.transitions == []
+
+
+def test_waits_for_the_learner_only_in_train_mode_with_slack():
+    core = ActorCore(RL, ActorConfig(mode="train", learner_slack_updates=10))
+    core.sent = 4  # 4 transitions out: the learner owes 20 updates
+    assert core.learner_behind
+    core.learner_step = 10
+    assert not core.learner_behind
+    assert not ActorCore(RL, ActorConfig(mode="train")).learner_behind  # slack 0: never wait
