@@ -21,6 +21,14 @@ import yaml
 from rlt.config import Config
 from rlt.launch import Supervisor, load_session, plan
 
+# ablation -> RL parameters it changes (actor and learner alike)
+ABLATIONS: dict[str, dict[str, Any]] = {
+    "none": {},
+    "beta0": {"rl.beta": 0.0},  # no BC regularizer toward the reference chunk
+    "no_passthrough": {"rl.use_reference": False},  # the actor does not see the reference chunk
+    "no_dropout": {"rl.ref_dropout": 0.0},  # no reference-action dropout
+}
+
 
 @dataclasses.dataclass(frozen=True)
 class SessionConfig(Config):
@@ -37,11 +45,13 @@ class SessionConfig(Config):
     eval_seed: int = 1_000_000  # first evaluation seed (demos and training use other seeds)
     train_seed: int = 100_000  # first training-episode seed
     learner_slack_updates: int = 500  # the sim waits when the learner is this far behind UTD x data
+    ablation: str = "none"  # one of ABLATIONS: the paper's ablations, run the same way as the full method
     tiny: bool = False  # seconds-scale models and budgets (CI): checks the plumbing, not the claims
 
     def validate(self) -> None:
         self.require_positive("demo_episodes", "rl_minutes", "eval_episodes", "train_max_episodes")
         self.require_choice("train_mode", ("full", "critical"))
+        self.require_choice("ablation", tuple(ABLATIONS))
 
 
 def _deep_merge(base: dict, extra: Mapping) -> dict:
@@ -152,7 +162,8 @@ class SimSession:
         """RL parameters actor and learner must share: sizes from the model's contract (+ tiny sizes)."""
         from rlt.models.onnx_vla import OnnxVla
 
-        params: dict[str, Any] = {"rl.token_dim": OnnxVla(onnx, providers="cpu").token_dim}
+        params: dict[str, Any] = {"rl.token_dim": OnnxVla(onnx, providers="cpu").token_dim,
+                                  **ABLATIONS[self.cfg.ablation]}
         if self.cfg.tiny:
             params.update(
                 {
