@@ -68,7 +68,7 @@ def test_forward_shapes():
     assert cfg.prefix_len == 2 * 4 + 1
 
 
-def test_prefix_does_not_attend_to_the_action_readout():
+def test_prefix_is_independent_of_the_action_head_which_reads_it():
     cfg = tiny_vla_config()
     model = Vla(cfg).eval()
     inputs = _inputs(cfg)
@@ -78,6 +78,10 @@ def test_prefix_does_not_attend_to_the_action_readout():
     chunk2, prefix2 = model(*inputs)
     torch.testing.assert_close(prefix, prefix2)
     assert not torch.allclose(chunk, chunk2)
+    # the BC loss reaches the last block's outputs: the head reads the final-layer embeddings
+    model.train()
+    model.to_normalized(model(*inputs)[0]).sum().backward()
+    assert model.backbone.blocks[-1].mlp[-1].weight.grad.abs().sum() > 0
 
 
 def test_proprio_is_normalized_inside_the_model():

@@ -34,5 +34,11 @@ def run(args: argparse.Namespace) -> int:
     from rlt.models.config import VlaConfig, VlaTrainConfig, configs_from_overrides
 
     cfg, train_cfg = configs_from_overrides(args.set, VlaConfig, VlaTrainConfig)
+    if args.record_demos:
+        from rlt.models.recipe import record_vla_demos
+
+        if len(args.demos) != 1:
+            raise ValueError("--record-demos records into one --demos folder")
+        record_vla_demos(args.demos[0], args.preset, cfg.image_size, progress=not args.quiet)
     train_vla(args.demos, args.out, cfg, train_cfg, resume=args.resume, progress=not args.quiet)
     return 0

@@ -100,11 +100,11 @@ class VlaTrainConfig(Config):
     grad_clip: float = 1.0  # max global gradient norm
     seed: int = 0
     checkpoint_every: int = 500  # steps between checkpoints (always written at the end)
-    shift_pixels: int = 4  # augmentation: random image shift of up to this many px (replicate padding); 0 = off
+    shift_pixels: int = 2  # augmentation: random image shift of up to this many px (replicate padding); 0 = off
     successes_only: bool = True  # train on successful demonstrations only
-    loss: str = "l1"  # l1 or l2, on normalized action chunks
-    balance_axes: bool = False  # weight each action axis by 1 / its label std, so small corrections count too
-    cumulative_loss: bool = False  # compare running sums of the chunks (displacements), not per-step deltas
+    loss: str = "l2"  # l1 or l2, on normalized action chunks (see rlt.models.vla for why l2)
+    balance_axes: bool = True  # give each action axis the same share of the initial loss (small x/y corrections)
+    cumulative_loss: bool = True  # compare running sums of the chunks (displacements), not per-step deltas
     holdout_fraction: float = 0.1  # fraction of episodes kept out of training (validation loss, token probe)
     num_threads: int = 0  # torch intra-op threads; 0 = leave torch's default
 

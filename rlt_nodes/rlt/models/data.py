@@ -52,13 +52,18 @@ class Frames:
 
 
 def load_episodes(path: str | Path) -> list[Any]:
-    """The demonstration episodes recorded at `path` (an MCAP rosbag written by `rlt.sim.demos.record_demos`)."""
+    """The episodes of the dataset at `path` (a rosbag2 folder written by `rlt.sim.demos.record_demos`), or of
+    every dataset directly inside `path`, in name order (`rlt.models.recipe.record_vla_demos` writes those)."""
     from rlt.sim.demos import load_demos  # deferred: the MCAP reader is only needed here
 
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"demonstrations {path} do not exist; record them with `rlt sim demos`")
-    return list(load_demos(path))
+    if (path / "metadata.yaml").is_file():
+        return list(load_demos(path))
+    parts = sorted(p for p in path.iterdir() if (p / "metadata.yaml").is_file()) if path.is_dir() else []
+    if not parts:
+        raise FileNotFoundError(f"no demonstration dataset at {path}; record one with `rlt train vla --record-demos`"
+                                " (the calibrated recipe) or `rlt sim demos`")
+    return [episode for part in parts for episode in load_demos(part)]
 
 
 def frames_from_episodes(episodes: Sequence[Episode], cameras: Sequence[str], horizon: int) -> Frames:

@@ -1,0 +1,64 @@
+"""The demonstrations the VLA's default configs are calibrated on, as code (`record_vla_demos`).
+
+This module owns the recipe; recording itself is `rlt.sim.demos.record_demos`. Two datasets go into one folder,
+which `train_vla` / `train_token` accept as is (a folder of datasets is read in name order):
+
+* `critical/`: 400 critical-phase episodes from a WIDER start distribution than the evaluation's (x/y offsets
+  up to 6 mm instead of 3, 5-25 mm above the rim, yaw up to 6 degrees). The x/y corrections the policy must
+  learn happen in the first few steps of an episode; wider starts give more of those frames and larger ones.
+* `full/`: 150 full episodes (approach from 7.6 cm), so the base policy can also fly the approach before the
+  hand-off to RL.
+
+The teleoperator has no perception bias and no DART noise (only its 0.1 mm per-step action noise): its labels
+are then a function of what the cameras show. DART's execution noise made the chunk targets mostly unpredictable
+(the expert's reactions to future noise) and the perception bias added label noise without teaching anything.
+The VLA's own imprecision is what leaves it competent but imperfect.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import Any
+
+from rlt.sim.config import ExpertConfig, SimConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoPart:
+    """One dataset of the recipe."""
+
+    name: str  # sub-folder
+    mode: str  # "critical" or "full"
+    episodes: int
+    sim_changes: dict[str, Any]  # SimConfig fields that differ from the preset's defaults
+    expert_seed: int
+
+
+_WIDE_CRITICAL = {"critical_xy_range": 0.006, "handoff_xy_radius": 0.01, "critical_height_max": 0.025,
+                  "handoff_height": 0.025, "critical_yaw_range": math.radians(6)}
+RECIPE: tuple[DemoPart, ...] = (
+    DemoPart("critical", "critical", 400, _WIDE_CRITICAL, expert_seed=6),
+    DemoPart("full", "full", 150, {}, expert_seed=7),
+)
+EXPERT = ExpertConfig(bias_xy_sigma=0.0, bias_yaw_sigma=0.0)  # clean labels; see the module docstring
+
+
+def record_vla_demos(out_dir: str | Path, preset: str = "main", image_size: int = 96, scale: float = 1.0,
+                     progress: bool = True) -> Path:
+    """Record the recipe's datasets under `out_dir` (parts already there are kept); returns `out_dir`.
+
+    `scale` multiplies every part's episode count (e.g. 0.02 for a smoke test).
+    """
+    from rlt.sim.demos import record_demos  # deferred: imports MuJoCo
+
+    out_dir = Path(out_dir)
+    for part in RECIPE:
+        target = out_dir / part.name
+        if (target / "metadata.yaml").is_file():
+            continue
+        sim_cfg = SimConfig(preset=preset, image_size=image_size, **part.sim_changes)
+        record_demos(target, max(1, round(part.episodes * scale)), sim_cfg,
+                     EXPERT.replace(seed=part.expert_seed), mode=part.mode, keep="all", progress=progress)
+    return out_dir
