@@ -15,29 +15,20 @@ AXES = ("dx", "dy", "dz", "dyaw")
 
 
 def test_driver_executes_chunks_and_camera_renders(ros, spawn):
-    spawn(
-        "sim_driver",
-        {
-            "sim.image_size": 64,
-            "driver.episodes": 1,
-            "driver.mode": "full",
-            "driver.handoff": "never",
-            "sim.episode_seconds": 1.5,
-        },
-    )
-    spawn("sim_camera", {"sim.image_size": 64})
     node = ros.node("fake_policy")
     requests, images, joints, events = [], {"front": {}, "wrist": {}}, {}, []
     node.create_subscription(
         ChunkRequest, "chunk_request", lambda m: requests.append(convert.request_from_msg(m)), qos.CONTROL
     )
+    image_subs = []
     for cam in images:
-        node.create_subscription(
+        sub = node.create_subscription(
             Image,
             f"camera/{cam}/image_raw",
             lambda m, c=cam: images[c].__setitem__(convert.stamp_to_ns(m.header.stamp), m),
             qos.LOCKSTEP,
         )
+        image_subs.append(sub)
     node.create_subscription(
         JointState,
         "joint_states",
@@ -50,6 +41,11 @@ def test_driver_executes_chunks_and_camera_renders(ros, spawn):
         EpisodeEvent, "episode/events", lambda m: events.append(convert.event_from_msg(m)), qos.EVENTS
     )
     pub = node.create_publisher(ActionChunk, "action_chunk", qos.CONTROL)
+    camera = spawn("sim_camera", {"sim.image_size": 64})
+    # match the image streams before the episode starts, so no frame depends on late-joiner delivery
+    ros.spin_until(lambda: all(sub.get_publisher_count() > 0 for sub in image_subs), 30, "the camera's image topics")
+    driver_params = {"sim.image_size": 64, "driver.episodes": 1, "driver.mode": "full", "driver.handoff": "never"}
+    driver = spawn("sim_driver", {**driver_params, "sim.episode_seconds": 1.5})
     dz = -0.002  # m per step: 10 steps lower the hand by 2 cm
     answered = 0
     while not (requests and requests[-1].terminal):
@@ -72,7 +68,14 @@ def test_driver_executes_chunks_and_camera_renders(ros, spawn):
     ros.spin_until(lambda: all(r.stamp_ns in joints for r in requests), 10, "joint states of every request")
     z0, z1 = joints[requests[0].stamp_ns][2], joints[requests[1].stamp_ns][2]
     assert z1 - z0 == pytest.approx(10 * dz, abs=2e-3)  # the servos track the commanded descent
-    ros.spin_until(lambda: all(r.stamp_ns in images[c] for r in requests for c in images), 20, "images per request")
+
+    def missing():
+        return [(c, r.step) for r in requests for c in images if r.stamp_ns not in images[c]]
+
+    try:
+        ros.spin_until(lambda: not missing(), 30, "images per request")
+    except TimeoutError as exc:
+        raise AssertionError(f"{exc}: missing {missing()}\n{camera.output()}\n{driver.output()}") from exc
     for cam in images:
         msg = images[cam][requests[1].stamp_ns]
         assert (msg.height, msg.width, msg.encoding) == (64, 64, "rgb8")
