@@ -37,7 +37,7 @@ class SessionConfig(Config):
     out_dir: str = "runs/sim_session"  # report, logs, learner checkpoints of this run
     artifacts_dir: str = "artifacts"  # cached demos, VLA, token and ONNX model (built when missing)
     preset: str = "main"  # sim difficulty preset
-    demo_episodes: int = 200  # scripted-teleop demos for the VLA
+    demo_scale: float = 1.0  # multiplies the episode counts of the VLA's demo recipe (rlt.models.recipe)
     rl_minutes: float = 15.0  # critical-phase sim time of online RL data
     train_mode: str = "full"  # training episodes: "full" (base VLA approach, then hand-off) or "critical" starts
     train_max_episodes: int = 3000  # safety cap: stop training even if the RL-data budget was not reached
@@ -49,7 +49,7 @@ class SessionConfig(Config):
     tiny: bool = False  # seconds-scale models and budgets (CI): checks the plumbing, not the claims
 
     def validate(self) -> None:
-        self.require_positive("demo_episodes", "rl_minutes", "eval_episodes", "train_max_episodes")
+        self.require_positive("demo_scale", "rl_minutes", "eval_episodes", "train_max_episodes")
         self.require_choice("train_mode", ("full", "critical"))
         self.require_choice("ablation", tuple(ABLATIONS))
 
@@ -107,23 +107,16 @@ class SimSession:
         """demos -> VLA -> RL token -> ONNX, each step skipped when its output exists; returns the ONNX path."""
         from rlt.models.bc import train_vla
         from rlt.models.export import export_onnx
+        from rlt.models.recipe import RECIPE, record_vla_demos
         from rlt.models.rl_token import train_token
-        from rlt.sim.config import ExpertConfig, SimConfig
-        from rlt.sim.demos import record_demos
 
         vla_cfg, train_cfg, token_cfg = self._model_configs()
         demos, vla_dir, token_dir = self.art / "demos" / self.cfg.preset, self.art / "vla", self.art / "token"
         onnx = self.art / "vla.onnx"
         t0 = time.monotonic()
-        if not (demos / "metadata.yaml").is_file():
-            print(f"[session] recording {self.cfg.demo_episodes} scripted-teleop demos -> {demos}", flush=True)
-            record_demos(
-                demos,
-                self.cfg.demo_episodes,
-                SimConfig(preset=self.cfg.preset, image_size=vla_cfg.image_size),
-                ExpertConfig(),
-                progress=self.progress,
-            )
+        if not all((demos / part.name / "metadata.yaml").is_file() for part in RECIPE):
+            print(f"[session] recording the scripted-teleop demos of the VLA recipe -> {demos}", flush=True)
+            record_vla_demos(demos, self.cfg.preset, vla_cfg.image_size, self.cfg.demo_scale, progress=self.progress)
         if not (vla_dir / "vla.pt").is_file() or not (vla_dir / "DONE").is_file():
             print(f"[session] training the base VLA -> {vla_dir}", flush=True)
             train_vla(demos, vla_dir, vla_cfg, train_cfg, resume=(vla_dir / "vla.pt").is_file(), progress=self.progress)

@@ -14,7 +14,7 @@ def test_tiny_session_writes_the_report(tmp_path, ros_domain, monkeypatch):
     cfg = SessionConfig(
         out_dir=str(tmp_path / "run"),
         artifacts_dir=str(tmp_path / "artifacts"),
-        demo_episodes=3,
+        demo_scale=0.01,
         rl_minutes=0.3,
         eval_episodes=3,
         train_mode="critical",

@@ -26,6 +26,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="override a VlaConfig or VlaTrainConfig field, e.g. steps=3000 or d_model=96 (repeatable)",
     )
     parser.add_argument("--resume", action="store_true", help="continue the run stored in OUT")
+    parser.add_argument(
+        "--record-demos",
+        action="store_true",
+        help="first record the calibrated demo recipe (rlt.models.recipe) into the one --demos folder, "
+        "keeping parts already there",
+    )
+    parser.add_argument("--preset", default="main", help="sim preset of --record-demos")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

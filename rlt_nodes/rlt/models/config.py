@@ -125,7 +125,8 @@ class VlaTrainConfig(Config):
 class TokenConfig(Config):
     """RL-token encoder–decoder (RLT stage 1) and its training on the frozen VLA's prefix embeddings."""
 
-    token_dim: int = 64  # Z, size of z_rl
+    token_dim: int = 256  # Z, size of z_rl
+    slots: int = 4  # K readout positions e_rl whose encoder outputs form z_rl (1 = the paper's single token)
     layers: int = 2  # encoder blocks (the decoder has as many)
     heads: int = 4  # attention heads; must divide the VLA's d_model
     mlp_ratio: int = 4
@@ -144,7 +145,7 @@ class TokenConfig(Config):
     num_threads: int = 0  # torch intra-op threads; 0 = leave torch's default
 
     def validate(self) -> None:
-        self.require_positive("token_dim", "layers", "heads", "mlp_ratio", "steps", "batch_size", "lr")
+        self.require_positive("token_dim", "slots", "layers", "heads", "mlp_ratio", "steps", "batch_size", "lr")
         self.require_range("context_dropout", 0.0, 1.0)
         self.require_range("warmup_steps", 0, 1 << 30)  # capped at steps by the schedule
         self.require_range("weight_decay", 0.0, 1.0)

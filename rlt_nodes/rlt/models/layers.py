@@ -34,27 +34,6 @@ class Attention(nn.Module):
         return self.proj(out.transpose(1, 2).reshape(b, n, d))  # float32[B, N, d]
 
 
-class CrossAttention(nn.Module):
-    """Multi-head attention of queries float32[B, Q, d] over a context float32[B, N, d]."""
-
-    def __init__(self, d_model: int, heads: int) -> None:
-        super().__init__()
-        if d_model % heads:
-            raise ValueError(f"heads={heads} must divide d_model={d_model}")
-        self.heads = heads
-        self.q = nn.Linear(d_model, d_model)
-        self.kv = nn.Linear(d_model, 2 * d_model)
-        self.proj = nn.Linear(d_model, d_model)
-
-    def forward(self, query: Tensor, context: Tensor) -> Tensor:
-        b, q_len, d = query.shape
-        h, dh = self.heads, d // self.heads
-        q = self.q(query).reshape(b, q_len, h, dh).transpose(1, 2)  # float32[B, h, Q, d/h]
-        kv = self.kv(context).reshape(b, context.shape[1], 2, h, dh).permute(2, 0, 3, 1, 4)  # [2, B, h, N, d/h]
-        out = F.scaled_dot_product_attention(q, kv[0], kv[1])
-        return self.proj(out.transpose(1, 2).reshape(b, q_len, d))  # float32[B, Q, d]
-
-
 class Block(nn.Module):
     """Pre-norm transformer block: x + Attn(LN(x)), then x + MLP(LN(x))."""
 

@@ -4,7 +4,7 @@ This module owns the recipe; recording itself is `rlt.sim.demos.record_demos`. T
 which `train_vla` / `train_token` accept as is (a folder of datasets is read in name order):
 
 * `critical/`: 400 critical-phase episodes from a WIDER start distribution than the evaluation's (x/y offsets
-  up to 6 mm instead of 3, 5-25 mm above the rim, yaw up to 6 degrees). The x/y corrections the policy must
+  up to 6 mm instead of 3, 5-25 mm above the rim, yaw up to 0.1 rad). The x/y corrections the policy must
   learn happen in the first few steps of an episode; wider starts give more of those frames and larger ones.
 * `full/`: 150 full episodes (approach from 7.6 cm), so the base policy can also fly the approach before the
   hand-off to RL.
@@ -18,7 +18,6 @@ The VLA's own imprecision is what leaves it competent but imperfect.
 from __future__ import annotations
 
 import dataclasses
-import math
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +36,7 @@ class DemoPart:
 
 
 _WIDE_CRITICAL = {"critical_xy_range": 0.006, "handoff_xy_radius": 0.01, "critical_height_max": 0.025,
-                  "handoff_height": 0.025, "critical_yaw_range": math.radians(6)}
+                  "handoff_height": 0.025, "critical_yaw_range": 0.1}
 RECIPE: tuple[DemoPart, ...] = (
     DemoPart("critical", "critical", 400, _WIDE_CRITICAL, expert_seed=6),
     DemoPart("full", "full", 150, {}, expert_seed=7),

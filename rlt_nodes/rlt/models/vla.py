@@ -10,14 +10,17 @@ Architecture (one forward pass per chunk boundary):
                                   + learned position embedding + camera embedding
     proprio float32[B, P] --normalize (dataset mean/std stored in the model)--> linear --> 1 proprio token
     instruction (fixed string) --word-hash tokenizer--> embedding + position --> L language tokens
-    [patches, proprio, language] --bidirectional pre-norm transformer--> final-layer embeddings
-        prefix = final-layer embeddings of patches + proprio (M tokens; language dropped, as in the paper)
-    action head: a learned <act> query cross-attends to all final-layer embeddings --MLP--> normalized chunk
-        float32[B, H, D] (times `action_scale` = physical deltas)
+    [patches, proprio, language, <act>] --pre-norm transformer, L blocks-->
+        prefix = the M patch + proprio embeddings the last block reads (its LayerNorm'd input; language dropped,
+                 as in the paper)
+        <act> output --MLP--> normalized chunk float32[B, H, D] (times `action_scale` = physical deltas)
 
-The action head reads the final-layer embeddings, like π0's action expert reads the VLM, so the prefix the RL token
-compresses is exactly what the policy acts on. (A readout token inside the backbone would read each layer's input
-instead, leaving the last block's prefix outputs untrained: the RL token would then spend its capacity on them.)
+Prefix and language tokens attend to each other bidirectionally but never to the <act> readout token, so the
+prefix embeddings do not depend on the action head. The exposed prefix is the last layer's view of the tokens:
+the <act> token's final attention reads exactly these (as keys and values), whereas the last block's own outputs
+at the prefix positions feed nothing and get no training signal, so an RL token compressing them would spend its
+capacity on noise. (A separate readout head that cross-attends to final outputs, π0-style, fixed that too but
+learned the visual corrections several times slower on this budget.)
 
 Why deterministic chunk regression (ACT-style) and not flow matching: one pass gives the reference chunk the RL
 actor is anchored to; it is cheap on a CPU (no denoising loop), exports to one static ONNX graph, and the
@@ -46,7 +49,7 @@ from torch import Tensor, nn
 
 from rlt.models.checkpoint import load_checkpoint, save_checkpoint
 from rlt.models.config import VlaConfig
-from rlt.models.layers import CrossAttention, Transformer, init_weights
+from rlt.models.layers import Transformer, init_weights
 
 CHECKPOINT_KIND = "rlt.vla"
 _PROPRIO_STD_FLOOR = 1e-4  # keeps near-constant proprio entries (pitch, roll) from blowing up after normalization
@@ -97,14 +100,17 @@ class Vla(nn.Module):
         self.proprio_in = nn.Linear(cfg.proprio_dim, d)
         self.word_emb = nn.Embedding(cfg.vocab_size, d)
         self.word_pos = nn.Parameter(torch.zeros(len(ids), d))
+        self.act_query = nn.Parameter(torch.zeros(d))
         self.backbone = Transformer(d, cfg.layers, cfg.heads, cfg.mlp_ratio, cfg.dropout)
-        self.act_query = nn.Parameter(torch.zeros(1, d))
-        self.readout = CrossAttention(d, cfg.heads)
-        self.head = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, cfg.mlp_ratio * d), nn.GELU(),
+        self.head = nn.Sequential(nn.Linear(d, cfg.mlp_ratio * d), nn.GELU(),
                                   nn.Linear(cfg.mlp_ratio * d, cfg.chunk_len * cfg.action_dim))
         self.apply(init_weights)
         for p in (self.patch_pos, self.camera_emb, self.word_pos, self.act_query):
             nn.init.trunc_normal_(p, std=0.02)
+        n = cfg.prefix_len + len(ids) + 1
+        mask = torch.ones(n, n, dtype=torch.bool)
+        mask[:-1, -1] = False  # nothing but the readout token itself attends to the readout token
+        self.register_buffer("attn_mask", mask)  # bool[N, N]
         self.register_buffer("instruction_ids", torch.tensor(ids, dtype=torch.long))  # int64[L]
         self.register_buffer("proprio_mean", torch.zeros(cfg.proprio_dim))  # float32[P], physical units
         self.register_buffer("proprio_std", torch.ones(cfg.proprio_dim))  # float32[P]
@@ -127,11 +133,15 @@ class Vla(nn.Module):
         patches = (patches + self.patch_pos + self.camera_emb[:, None]).reshape(b, -1, cfg.d_model)
         state = self.proprio_in((proprio - self.proprio_mean) / self.proprio_std)[:, None]  # float32[B, 1, d]
         words = (self.word_emb(self.instruction_ids) + self.word_pos).expand(b, -1, -1)  # float32[B, L, d]
-        out = self.backbone(torch.cat([patches, state, words], dim=1))  # float32[B, N, d]
         query = self.act_query.expand(b, 1, -1)  # float32[B, 1, d]
-        act = query + self.readout(query, out)  # float32[B, 1, d]
-        chunk = self.head(act[:, 0]).reshape(b, cfg.chunk_len, cfg.action_dim)  # float32[B, H, D]
-        return chunk, out[:, : cfg.prefix_len]
+        x = torch.cat([patches, state, words, query], dim=1)  # float32[B, N, d]
+        *blocks, last = self.backbone.blocks
+        for block in blocks:
+            x = block(x, self.attn_mask)
+        prefix = last.norm1(x[:, : cfg.prefix_len])  # float32[B, M, d]: what the last block's attention reads
+        act = self.backbone.norm(last(x, self.attn_mask)[:, -1])  # float32[B, d]
+        chunk = self.head(act).reshape(b, cfg.chunk_len, cfg.action_dim)  # float32[B, H, D]
+        return chunk, prefix
 
     def to_physical(self, chunk: Tensor) -> Tensor:
         """float32[..., H, D] normalized chunk -> physical deltas (m, rad per control step)."""
