@@ -61,7 +61,7 @@ class ActorCore:
         self._state: tuple[np.ndarray, np.ndarray, np.ndarray, int] | None = None  # x_t, ã_t before the next rows
         self._human: ActionChunk | None = None
         self._next_chunk_id = 0
-        self._last: tuple[tuple[int, int], ActionChunk | None] = ((-1, -1), None)  # (episode, step), its chunk
+        self._last: tuple[tuple[int, int, int], ActionChunk | None] = ((-1, -1, -1), None)  # (episode, step, stamp)
         self.sent = 0  # transitions handed out for the learner
         self.learner_step = 0  # learner updates at its latest snapshot
 
@@ -86,7 +86,7 @@ class ActorCore:
 
     def on_vla_output(self, out: VlaOutput) -> ActorStep:
         req = out.request
-        key = (req.episode_id, req.step)
+        key = (req.episode_id, req.step, req.stamp_ns)  # a robot may ask again at the same step with a new stamp
         if key == self._last[0]:  # a re-sent answer (the driver timed out waiting): repeat, record nothing twice
             return ActorStep(self._last[1], [], self.policy.version)
         transitions: list[Transition] = []

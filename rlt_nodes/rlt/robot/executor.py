@@ -1,0 +1,357 @@
+"""Chunk executor: the robot-side driver that turns `ActionChunk`s into safe joint targets at the control rate.
+
+It plays on a real arm the part `rlt.sim.driver` plays in the sim, without lockstep (a robot cannot pause):
+- episodes: operator commands (START, HANDOFF, SUCCESS, FAILURE, RESET; from a gamepad or the command line) drive
+  the life cycle; the executor numbers episodes, counts control steps and reports the canonical `EpisodeEvent`s,
+  and ends an episode with TIMEOUT after `max_episode_s`;
+- requests: after the last row of a chunk it sends a `ChunkRequest` (need_chunk) stamped with the current time and
+  reporting the rows it executed since its previous request; in the critical phase also one every `observe_stride`
+  steps (need_chunk false) so the actor can store stride-2 samples, as in the sim;
+- chunks: only the chunk answering the pending request (same stamp) is accepted, and only if it is fresh
+  (`max_chunk_age_s`), finite and on known axes: stale, out-of-order, duplicate or foreign chunks are refused with a
+  reason. Rows are end-effector deltas (`action_axes`) or joint deltas (axis names = `joint_names`);
+- every tick executes one row through `rlt.robot.safety.SafetyFilter` and returns the next joint targets (plus a
+  short lookahead so the controller interpolates smoothly);
+- watchdog: it holds position (one stop point at the current target) when no fresh chunk is there when the current
+  one runs out, when joint states go stale, when the measured joints drift from the targets by more than
+  `max_tracking_error`, on an unsafe row, and whenever no episode runs. A refused-as-stale chunk triggers a fresh
+  request.
+Time is passed in (ns, ROS time) by the caller, so every rule is tested with literal clocks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from rlt.config import Config
+from rlt.robot.kinematics import Kinematics, load_kinematics
+from rlt.robot.safety import SafetyConfig, SafetyFilter, UnsafeAction
+from rlt.types import ActionChunk, ChunkRequest, EpisodeEvent, Event, Phase, Source, Terminal
+
+# the sim robot (rlt.sim.scene.JOINT_NAMES): a Cartesian x/y/z/yaw stage plus two tilt joints; the defaults below
+# make the executor drive it, and show the format for a real arm
+SIM_JOINTS: tuple[str, ...] = ("x", "y", "z", "yaw", "pitch", "roll")
+# row-major A[4, N] of p = A q + b: (x, y, z, yaw) <- the first four joints
+SIM_EE_MAP: tuple[float, ...] = (1.0, 0, 0, 0, 0, 0, 0, 1.0, 0, 0, 0, 0, 0, 0, 1.0, 0, 0, 0, 0, 0, 0, 1.0, 0, 0)
+
+
+@dataclasses.dataclass(frozen=True)
+class ExecutorConfig(Config):
+    """What the executor drives and how (the safety limits are `SafetyConfig`)."""
+
+    joint_names: tuple[str, ...] = SIM_JOINTS  # controller joints, in the order JointTrajectory lists them
+    action_axes: tuple[str, ...] = ("dx", "dy", "dz", "dyaw")  # end-effector action columns (the VLA's axes)
+    control_hz: float = 20.0  # rows executed per second
+    chunk_len: int = 10  # rows of each chunk executed (C); longer chunks are truncated
+    observe_stride: int = 2  # critical phase: an observation request every this many steps (0 = boundaries only)
+    mode: str = "full"  # "full": episodes start in the approach phase; "critical": they start in the critical phase
+    kinematics: str = "linear"  # "linear" (ee_map, ee_offset) or "package.module:ClassName" (rlt.robot.kinematics)
+    ee_map: tuple[float, ...] = SIM_EE_MAP  # linear kinematics: row-major A[4, N], p = A q + b
+    ee_offset: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0)  # linear kinematics: b[4] (m, m, m, rad)
+    max_chunk_age_s: float = 0.5  # refuse a chunk computed from an observation older than this
+    max_state_age_s: float = 0.2  # hold when the newest joint state is older than this
+    lookahead: int = 2  # trajectory points sent per tick (the last one at rest)
+    max_episode_s: float = 0.0  # end an episode with TIMEOUT after this long; 0 = never
+    auto_start: bool = False  # begin episode 0 as soon as joint states arrive (else wait for an operator START)
+
+    def validate(self) -> None:
+        if not self.joint_names or len(set(self.joint_names)) != len(self.joint_names):
+            self.fail("joint_names", "needs at least one joint, no duplicates")
+        if len(self.action_axes) != 4:
+            self.fail("action_axes", "needs the 4 end-effector delta axes (dx, dy, dz, dyaw order)")
+        if set(self.action_axes) & set(self.joint_names):
+            self.fail("action_axes", f"must not share names with joint_names={self.joint_names}")
+        self.require_positive("control_hz", "chunk_len", "max_chunk_age_s", "max_state_age_s", "lookahead")
+        if self.observe_stride < 0 or (self.observe_stride and self.chunk_len % self.observe_stride):
+            self.fail("observe_stride", f"must be 0 or divide chunk_len={self.chunk_len}")
+        self.require_choice("mode", ("full", "critical"))
+        if self.kinematics == "linear":
+            if len(self.ee_map) != 4 * len(self.joint_names):
+                self.fail("ee_map", f"needs 4 x {len(self.joint_names)} values (row-major, joints {self.joint_names})")
+            if len(self.ee_offset) != 4:
+                self.fail("ee_offset", "needs 4 values (x, y, z, yaw)")
+        if self.max_episode_s < 0:
+            self.fail("max_episode_s", "must be >= 0 (0 = no limit)")
+
+
+class ChunkRejected(ValueError):
+    """A chunk the executor will not run; the message says why."""
+
+
+@dataclasses.dataclass
+class Command:
+    """Joint targets for the trajectory controller: point k is reached `times_s[k]` after now."""
+
+    positions: np.ndarray  # float64[K, N]
+    velocities: np.ndarray  # float64[K, N]; the last point is at rest
+    times_s: np.ndarray  # float64[K]
+
+
+@dataclasses.dataclass
+class ExecutorOutput:
+    """What one call produced; the node publishes each non-empty part."""
+
+    command: Command | None = None
+    requests: list[ChunkRequest] = dataclasses.field(default_factory=list)  # in order
+    events: list[EpisodeEvent] = dataclasses.field(default_factory=list)
+    hold_reason: str = ""  # non-empty when this output starts holding position, with why
+    limited: tuple[str, ...] = ()  # safety limits that changed this tick's row
+
+
+class ChunkExecutor:
+    """See the module docstring."""
+
+    def __init__(self, cfg: ExecutorConfig, safety: SafetyConfig, kinematics: Kinematics | None = None) -> None:
+        self.cfg = cfg
+        self.kin = kinematics or load_kinematics(cfg.kinematics, cfg.joint_names, cfg.ee_map, cfg.ee_offset)
+        if tuple(self.kin.joint_names) != cfg.joint_names:
+            raise ValueError(
+                f"kinematics joints {self.kin.joint_names} != ExecutorConfig.joint_names {cfg.joint_names}"
+            )
+        self.filter = SafetyFilter(safety, self.kin, cfg.control_hz)
+        self.safety = safety
+        self.dt = 1.0 / cfg.control_hz
+        self.q_cmd: np.ndarray | None = None  # float64[N], the last commanded target
+        self.q_meas: np.ndarray | None = None  # float64[N], the newest measured joint positions
+        self.meas_ns = 0
+        self.episode_id = -1
+        self.running = False
+        self.phase = Phase.APPROACH
+        self.step_count = 0  # control steps executed in the episode
+        self.holding = ""  # why the arm holds position ("" while it moves)
+        self._episode_start_ns = 0
+        self._handoff_step = 0
+        self._rows: list[np.ndarray] = []  # rows of the current chunk still to execute
+        self._mode = "ee"  # "ee" or "joint": what the current chunk's rows are
+        self._source = Source.VLA
+        self._next: tuple[list[np.ndarray], str, Source] | None = None  # accepted chunk waiting for its turn
+        self._pending: ChunkRequest | None = None  # the need_chunk request a chunk must answer
+        self._refresh = False  # the pending request's answer came too late: ask again with a fresh observation
+        self._executed: list[np.ndarray] = []  # rows executed since the previous request, float32[D] each
+        self._sources: list[Source] = []
+        self.rejected = 0  # chunks refused so far
+
+    @property
+    def pending_stamp_ns(self) -> int | None:
+        """Stamp of the request a chunk must answer now (None: no chunk is awaited)."""
+        return None if self._pending is None else self._pending.stamp_ns
+
+    # ------------------------------------------------------------------ inputs
+    def on_joint_state(self, position: np.ndarray, stamp_ns: int) -> None:
+        """Measured positions float[N] in `joint_names` order."""
+        position = np.asarray(position, np.float64)
+        if position.shape != (len(self.cfg.joint_names),) or not np.isfinite(position).all():
+            raise ValueError(f"joint state {position.tolist()}: expected {len(self.cfg.joint_names)} finite positions")
+        self.q_meas, self.meas_ns = position, stamp_ns
+
+    def on_operator(self, event: Event, now_ns: int, detail: str = "") -> ExecutorOutput:
+        """An operator command: START begins an episode (ending a running one), RESET ends it, SUCCESS / FAILURE
+        end it as terminal, HANDOFF starts the critical phase. Others (interventions) are not the executor's."""
+        event = Event(event)
+        out = ExecutorOutput()
+        if event is Event.START:
+            if self.running:
+                self._end(out, Terminal.TIMEOUT, Event.RESET, now_ns, "restarted by the operator")
+            self._begin(out, now_ns, detail)
+        elif event is Event.RESET and self.running:
+            self._end(out, Terminal.TIMEOUT, Event.RESET, now_ns, detail or "reset by the operator")
+        elif event in (Event.SUCCESS, Event.FAILURE) and self.running:
+            terminal = Terminal.SUCCESS if event is Event.SUCCESS else Terminal.FAILURE
+            self._end(out, terminal, event, now_ns, detail or "operator")
+        elif event is Event.HANDOFF and self.running and self.phase is Phase.APPROACH:
+            self._enter_critical(out, now_ns)
+            self._rows, self._next = [], None  # the base policy's remaining rows are dropped, as in the sim
+            out.requests.append(self._request(now_ns, need_chunk=True))
+        return out
+
+    def submit_chunk(self, chunk: ActionChunk, now_ns: int) -> None:
+        """Accept `chunk` as the answer to the pending request, or raise ChunkRejected saying why."""
+        try:
+            self._check_chunk(chunk, now_ns)
+        except ChunkRejected:
+            self.rejected += 1
+            raise
+        rows = [np.asarray(r, np.float64) for r in chunk.data[: self.cfg.chunk_len]]
+        mode = "ee" if tuple(chunk.axis_names) == self.cfg.action_axes else "joint"
+        self._next = (rows, mode, Source(chunk.source))
+        self._pending = None
+
+    def _check_chunk(self, chunk: ActionChunk, now_ns: int) -> None:
+        what = f"chunk {chunk.chunk_id} (stamp {chunk.stamp_ns})"
+        if not self.running:
+            raise ChunkRejected(f"{what}: no episode is running")
+        if self._pending is None:
+            raise ChunkRejected(f"{what}: no chunk is awaited (duplicate or unsolicited)")
+        if chunk.stamp_ns != self._pending.stamp_ns:
+            older = "an older" if chunk.stamp_ns < self._pending.stamp_ns else "an unknown"
+            raise ChunkRejected(
+                f"{what}: answers {older} request, not the pending one (stamp {self._pending.stamp_ns})"
+            )
+        age_s = (now_ns - chunk.stamp_ns) * 1e-9
+        if age_s > self.cfg.max_chunk_age_s:
+            self._pending, self._refresh = None, True  # ask again, with a fresh observation
+            raise ChunkRejected(
+                f"{what}: computed from an observation {age_s:.3f} s old (> {self.cfg.max_chunk_age_s})"
+            )
+        axes = tuple(chunk.axis_names)
+        if axes not in (self.cfg.action_axes, self.cfg.joint_names):
+            raise ChunkRejected(f"{what}: axis_names {axes}, expected {self.cfg.action_axes} or {self.cfg.joint_names}")
+        data = np.asarray(chunk.data)
+        if data.ndim != 2 or data.shape[0] == 0 or data.shape[1] != len(axes):
+            raise ChunkRejected(f"{what}: data shape {data.shape}, expected [C >= 1, {len(axes)}]")
+        if not np.isfinite(data).all():
+            raise ChunkRejected(f"{what}: non-finite values")
+
+    # ------------------------------------------------------------------ the control tick
+    def tick(self, now_ns: int) -> ExecutorOutput:
+        """One control period: health checks, then one row (or a hold), and a request when one is due."""
+        out = ExecutorOutput()
+        if self.q_meas is None:
+            return out  # nothing to command before the first joint state
+        if self.q_cmd is None:
+            self.q_cmd = self.q_meas.copy()
+            if self.cfg.auto_start and self.episode_id < 0:
+                self._begin(out, now_ns, "auto start")
+        state_age_s = (now_ns - self.meas_ns) * 1e-9
+        if state_age_s > self.cfg.max_state_age_s:
+            return self._hold(out, f"joint states are {state_age_s:.3f} s old (> {self.cfg.max_state_age_s})")
+        error = float(np.max(np.abs(self.q_meas - self.q_cmd)))
+        if self.safety.max_tracking_error and error > self.safety.max_tracking_error:
+            self.q_cmd = self.q_meas.copy()  # hold where the arm is, not where it was told to be
+            self._rows, self._next = [], None
+            if self.running and self._pending is None:
+                out.requests.append(self._request(now_ns, need_chunk=True))
+            return self._hold(out, f"tracking error {error:.3f} > {self.safety.max_tracking_error}: chunk dropped")
+        if (
+            self.running
+            and self.cfg.max_episode_s
+            and (now_ns - self._episode_start_ns) * 1e-9 > self.cfg.max_episode_s
+        ):
+            self._end(out, Terminal.TIMEOUT, Event.TIMEOUT, now_ns, f"{self.cfg.max_episode_s:.0f} s")
+        if not self.running:
+            return self._hold(out, "no episode running")
+        pending = self._pending
+        if pending is not None and (now_ns - pending.stamp_ns) * 1e-9 > self.cfg.max_chunk_age_s:
+            self._pending, self._refresh = None, True  # unanswered (lost, or the policy side is down): ask again
+        if self._refresh and self._pending is None and self._next is None:
+            self._refresh = False
+            out.requests.append(self._request(now_ns, need_chunk=True))
+        if not self._rows and self._next is not None:
+            self._rows, self._mode, self._source = self._next
+            self._next = None
+        if not self._rows:
+            return self._hold(out, "no fresh chunk before the current one ran out (watchdog)")
+        row = self._rows.pop(0)
+        try:
+            safe = self.filter.step(self.q_cmd, row, self._mode)
+        except UnsafeAction as exc:
+            self._rows = []
+            if self._pending is None:
+                out.requests.append(self._request(now_ns, need_chunk=True))
+            return self._hold(out, f"unsafe row dropped with its chunk: {exc}")
+        self._record(self.q_cmd, safe.target)
+        self.q_cmd = safe.target
+        self.step_count += 1
+        self.holding = ""
+        out.limited = safe.limited
+        out.command = self._lookahead(safe.target)
+        if not self._rows and self._next is None and self._pending is None:
+            out.requests.append(self._request(now_ns, need_chunk=True))
+        elif (
+            not out.requests
+            and self.phase is Phase.CRITICAL
+            and self.cfg.observe_stride
+            and (self.step_count - self._handoff_step) % self.cfg.observe_stride == 0
+        ):
+            out.requests.append(self._request(now_ns, need_chunk=False))
+        return out
+
+    # ------------------------------------------------------------------ helpers
+    def _lookahead(self, target: np.ndarray) -> Command:
+        """Target now plus up to lookahead-1 filtered future rows of the current chunk; the last point at rest."""
+        points = [target]
+        q = target
+        for row in self._rows[: self.cfg.lookahead - 1]:
+            try:
+                q = self.filter.step(q, row, self._mode).target
+            except UnsafeAction:
+                break
+            points.append(q)
+        positions = np.stack(points)  # float64[K, N]
+        velocities = np.zeros_like(positions)
+        velocities[:-1] = (positions[1:] - positions[:-1]) / self.dt
+        return Command(positions, velocities, self.dt * np.arange(1, len(points) + 1))
+
+    def _hold(self, out: ExecutorOutput, reason: str) -> ExecutorOutput:
+        """Stop at the current target; the stop point is sent once per hold reason."""
+        if self.holding != reason and self.q_cmd is not None:
+            out.command = Command(self.q_cmd[None].copy(), np.zeros((1, self.q_cmd.size)), np.array([self.dt]))
+            out.hold_reason = reason
+        self.holding = reason
+        return out
+
+    def _record(self, q_before: np.ndarray, q_after: np.ndarray) -> None:
+        """The row as actually executed, in the action axes: the pose change (whatever the chunk's axes were)."""
+        executed = self.kin.forward(q_after) - self.kin.forward(q_before)  # float64[4]
+        executed[3] = (executed[3] + np.pi) % (2 * np.pi) - np.pi  # yaw change, wrapped
+        self._executed.append(executed.astype(np.float32))
+        self._sources.append(self._source)
+
+    def _request(
+        self, now_ns: int, need_chunk: bool, terminal: Terminal = Terminal.NONE, reward: float = 0.0
+    ) -> ChunkRequest:
+        n = len(self._executed)
+        rewards = np.zeros(n, np.float32)
+        if n:
+            rewards[-1] = reward
+        request = ChunkRequest(
+            episode_id=self.episode_id,
+            step=self.step_count,
+            axis_names=self.cfg.action_axes,
+            phase=self.phase,
+            need_chunk=need_chunk,
+            terminal=terminal,
+            executed=np.stack(self._executed) if n else np.zeros((0, len(self.cfg.action_axes)), np.float32),
+            sources=tuple(self._sources),
+            rewards=rewards,
+            stamp_ns=now_ns,
+        )
+        self._executed, self._sources = [], []
+        if need_chunk:
+            self._pending = request
+        return request
+
+    def _event(self, event: Event, now_ns: int, detail: str = "") -> EpisodeEvent:
+        return EpisodeEvent(event, max(self.episode_id, 0), self.step_count, detail, now_ns)
+
+    def _begin(self, out: ExecutorOutput, now_ns: int, detail: str) -> None:
+        self.episode_id += 1
+        self.running, self.phase, self.step_count = True, Phase.APPROACH, 0
+        self._episode_start_ns, self._handoff_step = now_ns, 0
+        self._rows, self._next, self._pending, self._refresh = [], None, None, False
+        self._executed, self._sources, self._mode = [], [], "ee"
+        if self.q_meas is not None:
+            self.q_cmd = self.q_meas.copy()
+        out.events.append(self._event(Event.START, now_ns, detail))
+        if self.cfg.mode == "critical":
+            self._enter_critical(out, now_ns)
+        out.requests.append(self._request(now_ns, need_chunk=True))
+
+    def _enter_critical(self, out: ExecutorOutput, now_ns: int) -> None:
+        self.phase, self._handoff_step = Phase.CRITICAL, self.step_count
+        out.events.append(self._event(Event.HANDOFF, now_ns))
+
+    def _end(self, out: ExecutorOutput, terminal: Terminal, event: Event, now_ns: int, detail: str) -> None:
+        """Report the rows since the last request with the outcome; the arm holds until the next START."""
+        reward = 1.0 if terminal is Terminal.SUCCESS else 0.0
+        if not self._executed and terminal is not Terminal.TIMEOUT:
+            # the outcome needs a step to land on: the step the arm spent holding when the operator judged it
+            self._executed.append(np.zeros(len(self.cfg.action_axes), np.float32))
+            self._sources.append(self._source)
+            self.step_count += 1
+        out.events.append(self._event(event, now_ns, detail))
+        out.requests.append(self._request(now_ns, need_chunk=False, terminal=terminal, reward=reward))
+        self.running = False
+        self._rows, self._next, self._pending, self._refresh = [], None, None, False
