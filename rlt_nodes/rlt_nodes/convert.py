@@ -9,7 +9,7 @@ PyPI `cv-bridge` is a broken ROS 1 copy); both give the same result for the enco
 from __future__ import annotations
 
 import numpy as np
-from builtin_interfaces.msg import Time
+from builtin_interfaces.msg import Duration, Time
 from rlt_msgs.msg import ActionChunk as ActionChunkMsg
 from rlt_msgs.msg import ChunkRequest as ChunkRequestMsg
 from rlt_msgs.msg import EpisodeEvent as EpisodeEventMsg
@@ -18,9 +18,12 @@ from rlt_msgs.msg import SimState as SimStateMsg
 from rlt_msgs.msg import Tensor as TensorMsg
 from rlt_msgs.msg import Transition as TransitionMsg
 from rlt_msgs.msg import VlaOutput as VlaOutputMsg
-from sensor_msgs.msg import Image, JointState
+from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Header
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
+from rlt.robot.executor import Command
+from rlt.robot.imaging import Intrinsics
 from rlt.types import (
     ActionChunk,
     ChunkRequest,
@@ -127,6 +130,65 @@ def image_from_msg(msg: Image, expect_encoding: str | None = None) -> np.ndarray
     buf = np.frombuffer(msg.data, dtype=np.uint8).reshape(msg.height, msg.step)[:, :row]
     arr = buf.view(dtype.newbyteorder(">" if msg.is_bigendian else "<")) if dtype.itemsize > 1 else buf
     return arr.reshape(msg.height, msg.width, channels)
+
+
+def camera_info_to_msg(intr: Intrinsics, stamp_ns: int = 0, frame_id: str = "") -> CameraInfo:
+    """Pinhole intrinsics -> sensor_msgs/CameraInfo (no rectification: R = I, P = [K | 0])."""
+    k = intr.matrix()  # float64[3, 3]
+    return CameraInfo(
+        header=_header(stamp_ns, frame_id),
+        height=intr.height,
+        width=intr.width,
+        distortion_model=intr.model,
+        d=[float(c) for c in intr.coeffs],
+        k=k.ravel().tolist(),
+        r=np.eye(3).ravel().tolist(),
+        p=np.hstack([k, np.zeros((3, 1))]).ravel().tolist(),
+    )
+
+
+def camera_info_from_msg(msg: CameraInfo) -> Intrinsics:
+    k = np.asarray(msg.k, np.float64).reshape(3, 3)
+    return Intrinsics(
+        msg.width, msg.height, k[0, 0], k[1, 1], k[0, 2], k[1, 2], msg.distortion_model, tuple(float(c) for c in msg.d)
+    )
+
+
+# ---------------------------------------------------------------------- joint trajectory (ros2_control)
+def _duration(seconds: float) -> Duration:
+    ns = round(seconds * 1e9)
+    return Duration(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+
+
+def joint_trajectory_to_msg(joint_names: tuple[str, ...], command: Command, stamp_ns: int = 0) -> JointTrajectory:
+    """Executor command -> trajectory_msgs/JointTrajectory; stamp 0 means "start on receipt" for the controller."""
+    positions = np.asarray(command.positions, np.float64)  # float64[K, N]
+    velocities = np.asarray(command.velocities, np.float64)  # float64[K, N]
+    times = np.asarray(command.times_s, np.float64)  # float64[K]
+    k = len(times)
+    if positions.shape != (k, len(joint_names)) or velocities.shape != positions.shape:
+        raise ValueError(
+            f"JointTrajectory.points: positions {positions.shape} / velocities {velocities.shape} for {k} times "
+            f"and joints {joint_names}"
+        )
+    if not (np.isfinite(positions).all() and np.isfinite(velocities).all() and np.isfinite(times).all()):
+        raise ValueError("JointTrajectory.points: non-finite positions, velocities or times")
+    points = [
+        JointTrajectoryPoint(
+            positions=positions[i].tolist(), velocities=velocities[i].tolist(), time_from_start=_duration(times[i])
+        )
+        for i in range(k)
+    ]
+    return JointTrajectory(header=_header(stamp_ns), joint_names=list(joint_names), points=points)
+
+
+def joint_trajectory_from_msg(msg: JointTrajectory) -> tuple[tuple[str, ...], Command]:
+    """-> (joint names, Command with positions/velocities float64[K, N] and times float64[K])."""
+    n = len(msg.joint_names)
+    positions = np.array([p.positions for p in msg.points], np.float64).reshape(-1, n)
+    velocities = np.array([p.velocities if len(p.velocities) else [0.0] * n for p in msg.points], np.float64)
+    times = np.array([p.time_from_start.sec + p.time_from_start.nanosec * 1e-9 for p in msg.points])
+    return tuple(msg.joint_names), Command(positions, velocities.reshape(-1, n), times)
 
 
 # ---------------------------------------------------------------------- joint state / proprio

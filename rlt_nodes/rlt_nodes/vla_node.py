@@ -1,7 +1,9 @@
 """vla: the frozen VLA + RL-token encoder behind ONNX Runtime; one forward pass per `chunk_request`.
 
 Subscribes to `camera/<name>/image_raw`, `joint_states` and `chunk_request`; publishes `vla/output`. Images and
-proprio are paired with the request by exact stamp (rlt.sync). A missing or mismatched model fails at startup.
+proprio are paired with the request by stamp (rlt.sync): exactly in the sim, nearest within `sync_tolerance_s` on a
+robot. Proprio is the positions then velocities of `joint_names` (the sim's joints by default). A missing or
+mismatched model fails at startup.
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ class VlaNode(Node):
         cfg = declare_config(self, VlaServerConfig)
         self.server = VlaServer(cfg)
         lockstep = self.declare_parameter("lockstep", True).value  # sim; false on a robot (sensor QoS)
-        self.sync = ObservationSync(cfg.cameras)
+        self.joint_names = tuple(self.declare_parameter("joint_names", list(JOINT_NAMES)).value)  # proprio joints
+        tolerance_s = self.declare_parameter("sync_tolerance_s", 0.0).value  # 0: exact stamps (sim)
+        self.sync = ObservationSync(cfg.cameras, tolerance_ns=int(tolerance_s * 1e9))
         self.pub = self.create_publisher(VlaOutput, "vla/output", qos.VLA_OUTPUT)
         self.answered: collections.OrderedDict[int, VlaOutput] = collections.OrderedDict()  # stamp -> last outputs
         for camera in cfg.cameras:
@@ -52,7 +56,7 @@ class VlaNode(Node):
         self.serve()
 
     def on_joints(self, msg: JointState) -> None:
-        proprio = convert.proprio_from_joint_state(msg, JOINT_NAMES)
+        proprio = convert.proprio_from_joint_state(msg, self.joint_names)
         self.sync.add_proprio(convert.stamp_to_ns(msg.header.stamp), proprio)
         self.serve()
 

@@ -34,7 +34,7 @@ from rlt.types import ActionChunk, ChunkRequest, EpisodeEvent, Event, Phase, Sou
 # make the executor drive it, and show the format for a real arm
 SIM_JOINTS: tuple[str, ...] = ("x", "y", "z", "yaw", "pitch", "roll")
 # row-major A[4, N] of p = A q + b: (x, y, z, yaw) <- the first four joints
-SIM_EE_MAP: tuple[float, ...] = (1.0, 0, 0, 0, 0, 0, 0, 1.0, 0, 0, 0, 0, 0, 0, 1.0, 0, 0, 0, 0, 0, 0, 1.0, 0, 0)
+SIM_EE_MAP: tuple[float, ...] = tuple(float(i == j) for i in range(4) for j in range(len(SIM_JOINTS)))
 
 
 @dataclasses.dataclass(frozen=True)

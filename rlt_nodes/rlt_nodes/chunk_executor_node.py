@@ -1,0 +1,85 @@
+"""chunk_executor: runs `action_chunk`s on a ros2_control arm through its joint_trajectory_controller, safely.
+
+Subscribes to `joint_states` (any publisher QoS), `action_chunk` and `operator/events` (START, HANDOFF, SUCCESS,
+FAILURE, RESET from a gamepad or `ros2 topic pub`); publishes a `trajectory_msgs/JointTrajectory` per control tick
+on `controller_topic`, `chunk_request` (the VLA's cue) and `episode/events`. Every decision (limits, watchdog,
+which chunk is accepted) is in rlt.robot.executor.ChunkExecutor; joint-state freshness uses arrival time, so the
+arm's clock need not match this machine's.
+"""
+
+from __future__ import annotations
+
+from rclpy.node import Node
+from rlt_msgs.msg import ActionChunk, ChunkRequest, EpisodeEvent
+from sensor_msgs.msg import JointState
+from trajectory_msgs.msg import JointTrajectory
+
+from rlt.robot.executor import ChunkExecutor, ChunkRejected, ExecutorConfig, ExecutorOutput
+from rlt.robot.safety import SafetyConfig
+from rlt_nodes import convert, qos
+from rlt_nodes.params import declare_config
+from rlt_nodes.runner import run_node
+
+
+class ChunkExecutorNode(Node):
+    """Thin wrapper: topics in -> ChunkExecutor -> JointTrajectory / ChunkRequest / EpisodeEvent out."""
+
+    def __init__(self) -> None:
+        super().__init__("chunk_executor")
+        cfg = declare_config(self, ExecutorConfig, "executor")
+        self.core = ChunkExecutor(cfg, declare_config(self, SafetyConfig, "safety"))
+        self.joints = cfg.joint_names
+        topic = self.declare_parameter("controller_topic", "joint_trajectory_controller/joint_trajectory").value
+        operator_topic = self.declare_parameter("operator_topic", "operator/events").value
+        self.pub_trajectory = self.create_publisher(JointTrajectory, topic, qos.CONTROL)
+        self.pub_request = self.create_publisher(ChunkRequest, "chunk_request", qos.CONTROL)
+        self.pub_events = self.create_publisher(EpisodeEvent, "episode/events", qos.EVENTS)
+        self.create_subscription(JointState, "joint_states", self.on_joints, qos.SENSOR)
+        self.create_subscription(ActionChunk, "action_chunk", self.on_chunk, qos.CONTROL)
+        self.create_subscription(EpisodeEvent, operator_topic, self.on_operator, qos.CONTROL)
+        self.create_timer(1.0 / cfg.control_hz, self.tick)
+        self.get_logger().info(
+            f"{len(self.joints)} joints -> {self.resolve_topic_name(topic)} at {cfg.control_hz:g} Hz, "
+            f"kinematics {cfg.kinematics}, operator commands on {self.resolve_topic_name(operator_topic)}"
+        )
+
+    def now_ns(self) -> int:
+        return self.get_clock().now().nanoseconds
+
+    def on_joints(self, msg: JointState) -> None:
+        try:
+            position, _ = convert.joint_state_from_msg(msg, self.joints)
+        except ValueError as exc:  # another publisher's joints (a gripper): not ours
+            self.get_logger().debug(f"joint_states ignored: {exc}")
+            return
+        self.core.on_joint_state(position, self.now_ns())
+
+    def on_chunk(self, msg: ActionChunk) -> None:
+        try:
+            self.core.submit_chunk(convert.chunk_from_msg(msg), self.now_ns())
+        except (ChunkRejected, ValueError) as exc:
+            self.get_logger().warning(f"chunk refused: {exc}", throttle_duration_sec=1.0)
+
+    def on_operator(self, msg: EpisodeEvent) -> None:
+        event = convert.event_from_msg(msg)
+        self.get_logger().info(f"operator: {event.event.name} {event.detail}")
+        self.publish(self.core.on_operator(event.event, self.now_ns(), event.detail))
+
+    def tick(self) -> None:
+        self.publish(self.core.tick(self.now_ns()))
+
+    def publish(self, out: ExecutorOutput) -> None:
+        if out.hold_reason:
+            self.get_logger().warning(f"holding position: {out.hold_reason}")
+        if out.command is not None:
+            self.pub_trajectory.publish(convert.joint_trajectory_to_msg(self.joints, out.command))
+        for event in out.events:
+            self.pub_events.publish(convert.event_to_msg(event))
+        for request in out.requests:
+            self.pub_request.publish(convert.request_to_msg(request))
+        if out.limited:
+            self.get_logger().info(f"limits applied: {', '.join(out.limited)}", throttle_duration_sec=2.0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_node(ChunkExecutorNode, argv)

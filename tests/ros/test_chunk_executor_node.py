@@ -1,0 +1,102 @@
+"""The chunk_executor process against a fake ros2_control arm: huge, NaN and missing chunks; limits and the hold."""
+
+import time
+
+import numpy as np
+import pytest
+from rlt_msgs.msg import ActionChunk, ChunkRequest, EpisodeEvent
+from sensor_msgs.msg import JointState
+from trajectory_msgs.msg import JointTrajectory
+
+from rlt.robot.executor import SIM_JOINTS
+from rlt.types import ActionChunk as Chunk
+from rlt.types import EpisodeEvent as Event
+from rlt.types import Event as EventKind
+from rlt.types import Source
+from rlt_nodes import convert, qos
+
+pytestmark = pytest.mark.ros
+AXES = ("dx", "dy", "dz", "dyaw")
+PARAMS = {
+    "executor.chunk_len": 5,
+    "executor.observe_stride": 0,
+    "safety.workspace_min": "[-0.02, -0.3, 0.0, -3.2]",  # x may only go 2 cm either way
+    "safety.workspace_max": "[0.02, 0.3, 0.3, 3.2]",
+    "controller_topic": "arm_controller/joint_trajectory",
+}
+
+
+class FakeArm:
+    """Publishes joint_states at 100 Hz and reaches each trajectory's first point at once."""
+
+    def __init__(self, ros) -> None:
+        self.node = ros.node("fake_arm")
+        self.q = np.array([0.0, 0.0, 0.1, 0.0, 0.0, 0.0])
+        self.trajectories: list[tuple[float, np.ndarray, np.ndarray]] = []  # (arrival s, positions, velocities)
+        self.pub = self.node.create_publisher(JointState, "joint_states", qos.STATE)
+        self.node.create_subscription(
+            JointTrajectory, "arm_controller/joint_trajectory", self.on_trajectory, qos.CONTROL
+        )
+        self.node.create_timer(0.01, lambda: self.pub.publish(convert.joint_state_to_msg(SIM_JOINTS, self.q)))
+
+    def on_trajectory(self, msg: JointTrajectory) -> None:
+        names, command = convert.joint_trajectory_from_msg(msg)
+        assert names == SIM_JOINTS and (command.times_s > 0).all()
+        self.trajectories.append((time.monotonic(), command.positions, command.velocities))
+        self.q = command.positions[0].copy()
+
+
+def test_executor_respects_limits_and_holds_when_chunks_stop(ros, spawn):
+    executor = spawn("chunk_executor", PARAMS)
+    arm = FakeArm(ros)
+    node = arm.node
+    requests: list[ChunkRequest] = []
+    events = []
+    node.create_subscription(ChunkRequest, "chunk_request", requests.append, qos.CONTROL)
+    node.create_subscription(EpisodeEvent, "episode/events", lambda m: events.append(m.event), qos.EVENTS)
+    chunks = node.create_publisher(ActionChunk, "action_chunk", qos.CONTROL)
+    operator = node.create_publisher(EpisodeEvent, "operator/events", qos.CONTROL)
+    ros.spin_until(
+        lambda: (
+            chunks.get_subscription_count()
+            and operator.get_subscription_count()
+            and node.count_publishers("chunk_request")
+            and arm.pub.get_subscription_count()
+        ),
+        30,
+        "executor discovery",
+    )
+    ros.spin_until(lambda: len(arm.trajectories) > 0, 10, "the idle hold")  # no episode yet: a stop point
+    operator.publish(convert.event_to_msg(Event(EventKind.START, detail="test")))
+    rows = [
+        np.tile(np.float32([1e30, 0.0, 0.0, 0.0]), (5, 1)),  # huge: clamped to 4 mm per step, up to the 2 cm x wall
+        np.tile(np.float32([-3.4e38, 1.0, -1.0, 1e9]), (5, 1)),
+        np.full((5, 4), 0.001, np.float32),
+    ]
+    for k, data in enumerate(rows):
+        ros.spin_until(lambda k=k: len([r for r in requests if r.need_chunk]) > k, 10, f"request {k}")
+        request = [r for r in requests if r.need_chunk][k]
+        if k == 2:  # a NaN chunk first: refused in the conversion, the valid answer that follows is run
+            nan = convert.chunk_to_msg(Chunk(data, AXES, Source.ACTOR, 99, convert.stamp_to_ns(request.header.stamp)))
+            nan.data[3] = float("nan")
+            chunks.publish(nan)
+        chunk = Chunk(data, AXES, Source.ACTOR, k + 1, convert.stamp_to_ns(request.header.stamp))
+        chunks.publish(convert.chunk_to_msg(chunk))
+    ros.spin_until(lambda: len([r for r in requests if r.need_chunk]) > 3, 10, "the request after the last chunk")
+    ros.spin_until(lambda: "holding position: no fresh chunk" in executor.output(), 5, "the watchdog")
+    held, n = arm.trajectories[-1], len(arm.trajectories)
+    assert len(held[1]) == 1 and not held[2].any(), "a hold is one point at rest"
+    deadline = time.monotonic() + 0.5
+    ros.spin_until(lambda: time.monotonic() > deadline, 2, "0.5 s of silence")
+    assert len(arm.trajectories) == n, "the stop point is sent once; nothing moves while no chunk comes"
+    assert executor.proc.poll() is None, executor.output()
+    assert EventKind.START in events
+    assert len(arm.trajectories) == 17, (
+        f"expected the idle stop, 3 chunks x 5 rows, the watchdog stop\n{executor.output()}"
+    )
+    firsts = np.array([t[1][0] for t in arm.trajectories])
+    steps = np.abs(np.diff(firsts, axis=0))
+    assert (steps[:, :3] <= 0.004 + 1e-9).all() and (steps[:, 3] <= 0.025 + 1e-9).all()  # ee step, yaw velocity
+    assert (np.abs(firsts[:, 0]) <= 0.02 + 1e-9).all() and firsts[:, 0].max() == pytest.approx(0.02)
+    assert np.allclose(held[1][0], firsts[-2]), "the hold is at the last commanded target"
+    assert "chunk refused" in executor.output()
