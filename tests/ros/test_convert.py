@@ -236,3 +236,29 @@ def test_bad_joint_state_and_event():
 def test_message_types_are_the_generated_ones():
     assert isinstance(convert.chunk_to_msg(chunk()), ActionChunkMsg)
     assert isinstance(convert.transition_to_msg(transition()), TransitionMsg)
+
+
+def test_camera_info_round_trip():
+    from rlt.robot.imaging import Intrinsics
+
+    intr = Intrinsics(640, 480, 610.5, 611.0, 320.2, 238.9, "plumb_bob", (0.1, -0.2, 0.0, 0.001, 0.0))
+    msg = wire(convert.camera_info_to_msg(intr, 42, "front_color_optical_frame"))
+    assert convert.camera_info_from_msg(msg) == intr and msg.header.frame_id == "front_color_optical_frame"
+    assert list(msg.p) == [610.5, 0.0, 320.2, 0.0, 0.0, 611.0, 238.9, 0.0, 0.0, 0.0, 1.0, 0.0]
+
+
+def test_joint_trajectory_round_trip_and_bad_commands():
+    from rlt.robot.executor import Command
+
+    names = ("j1", "j2")
+    command = Command(np.array([[0.1, 0.2], [0.3, 0.4]]), np.array([[1.0, 2.0], [0.0, 0.0]]), np.array([0.05, 0.1]))
+    msg = wire(convert.joint_trajectory_to_msg(names, command))
+    got_names, got = convert.joint_trajectory_from_msg(msg)
+    assert got_names == names and msg.points[1].time_from_start.nanosec == 100_000_000
+    np.testing.assert_array_equal(got.positions, command.positions)
+    np.testing.assert_array_equal(got.velocities, command.velocities)
+    np.testing.assert_allclose(got.times_s, command.times_s)
+    with pytest.raises(ValueError, match=r"JointTrajectory.points: non-finite"):
+        convert.joint_trajectory_to_msg(names, Command(np.full((1, 2), np.nan), np.zeros((1, 2)), np.ones(1)))
+    with pytest.raises(ValueError, match=r"JointTrajectory.points: positions \(1, 3\)"):
+        convert.joint_trajectory_to_msg(names, Command(np.zeros((1, 3)), np.zeros((1, 3)), np.ones(1)))
