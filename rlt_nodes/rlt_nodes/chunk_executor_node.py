@@ -1,7 +1,8 @@
 """chunk_executor: runs `action_chunk`s on a ros2_control arm through its joint_trajectory_controller, safely.
 
-Subscribes to `joint_states` (any publisher QoS), `action_chunk` and `operator/events` (START, HANDOFF, SUCCESS,
-FAILURE, RESET from a gamepad or `ros2 topic pub`); publishes a `trajectory_msgs/JointTrajectory` per control tick
+Subscribes to `joint_states` (any publisher QoS), `action_chunk` and `teleop/events` (the operator's RESET/START,
+HANDOFF, SUCCESS, FAILURE from the gamepad's teleop node or `ros2 topic pub`; volatile: a restarted executor never
+replays an old command); publishes a `trajectory_msgs/JointTrajectory` per control tick
 on `controller_topic`, `chunk_request` (the VLA's cue) and `episode/events`. Every decision (limits, watchdog,
 which chunk is accepted) is in rlt.robot.executor.ChunkExecutor; joint-state freshness uses arrival time, so the
 arm's clock need not match this machine's.
@@ -30,7 +31,7 @@ class ChunkExecutorNode(Node):
         self.core = ChunkExecutor(cfg, declare_config(self, SafetyConfig, "safety"))
         self.joints = cfg.joint_names
         topic = self.declare_parameter("controller_topic", "joint_trajectory_controller/joint_trajectory").value
-        operator_topic = self.declare_parameter("operator_topic", "operator/events").value
+        operator_topic = self.declare_parameter("operator_topic", "teleop/events").value
         self.pub_trajectory = self.create_publisher(JointTrajectory, topic, qos.CONTROL)
         self.pub_request = self.create_publisher(ChunkRequest, "chunk_request", qos.CONTROL)
         self.pub_events = self.create_publisher(EpisodeEvent, "episode/events", qos.EVENTS)

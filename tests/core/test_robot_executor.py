@@ -215,7 +215,11 @@ def test_reset_and_timeout_end_episodes_without_a_terminal_reward():
     rig.operator(Event.START)
     rig.operator(Event.RESET)
     assert rig.events == [Event.START, Event.RESET] and rig.requests[-1].terminal is Terminal.TIMEOUT
-    rig.operator(Event.START)
+    rig.tick()
+    assert rig.holds[-1] == "no episode running"
+    rig.operator(Event.RESET)  # pressed again once the scene is reset: the next episode
+    assert rig.events[-1] == Event.START and rig.ex.episode_id == 1
+    rig.operator(Event.START)  # START restarts at once
     for _ in range(30):
         if rig.ex.pending_stamp_ns is not None:
             rig.answer([[0.0, 0, 0, 0]] * 4)

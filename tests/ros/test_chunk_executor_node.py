@@ -55,7 +55,7 @@ def test_executor_respects_limits_and_holds_when_chunks_stop(ros, spawn):
     node.create_subscription(ChunkRequest, "chunk_request", requests.append, qos.CONTROL)
     node.create_subscription(EpisodeEvent, "episode/events", lambda m: events.append(m.event), qos.EVENTS)
     chunks = node.create_publisher(ActionChunk, "action_chunk", qos.CONTROL)
-    operator = node.create_publisher(EpisodeEvent, "operator/events", qos.CONTROL)
+    operator = node.create_publisher(EpisodeEvent, "teleop/events", qos.CONTROL)
     ros.spin_until(
         lambda: (
             chunks.get_subscription_count()

@@ -1,9 +1,9 @@
 """Chunk executor: the robot-side driver that turns `ActionChunk`s into safe joint targets at the control rate.
 
 It plays on a real arm the part `rlt.sim.driver` plays in the sim, without lockstep (a robot cannot pause):
-- episodes: operator commands (START, HANDOFF, SUCCESS, FAILURE, RESET; from a gamepad or the command line) drive
-  the life cycle; the executor numbers episodes, counts control steps and reports the canonical `EpisodeEvent`s,
-  and ends an episode with TIMEOUT after `max_episode_s`;
+- episodes: operator commands (RESET/START, HANDOFF, SUCCESS, FAILURE; from the gamepad's teleop node or the command
+  line) drive the life cycle (see `on_operator`); the executor numbers episodes, counts control steps, reports the
+  canonical `EpisodeEvent`s and ends an episode with TIMEOUT after `max_episode_s`;
 - requests: after the last row of a chunk it sends a `ChunkRequest` (need_chunk) stamped with the current time and
   reporting the rows it executed since its previous request; in the critical phase also one every `observe_stride`
   steps (need_chunk false) so the actor can store stride-2 samples, as in the sim;
@@ -147,15 +147,20 @@ class ChunkExecutor:
         self.q_meas, self.meas_ns = position, stamp_ns
 
     def on_operator(self, event: Event, now_ns: int, detail: str = "") -> ExecutorOutput:
-        """An operator command: START begins an episode (ending a running one), RESET ends it, SUCCESS / FAILURE
-        end it as terminal, HANDOFF starts the critical phase. Others (interventions) are not the executor's."""
+        """An operator command (the gamepad's buttons, see rlt.teleop):
+        - RESET (the Start button) ends a running episode without a terminal (nothing bootstraps from the cut) and
+          holds; pressed again (no episode running: the scene is reset by hand) it begins the next episode;
+        - START begins an episode at once, ending a running one first;
+        - SUCCESS / FAILURE end the episode as terminal (reward 1 / 0 on its last step) and hold;
+        - HANDOFF starts the critical phase (the RL actor drives).
+        Others (interventions) are not the executor's: the actor handles them."""
         event = Event(event)
         out = ExecutorOutput()
-        if event is Event.START:
+        if event is Event.START or (event is Event.RESET and not self.running):
             if self.running:
                 self._end(out, Terminal.TIMEOUT, Event.RESET, now_ns, "restarted by the operator")
             self._begin(out, now_ns, detail)
-        elif event is Event.RESET and self.running:
+        elif event is Event.RESET:
             self._end(out, Terminal.TIMEOUT, Event.RESET, now_ns, detail or "reset by the operator")
         elif event in (Event.SUCCESS, Event.FAILURE) and self.running:
             terminal = Terminal.SUCCESS if event is Event.SUCCESS else Terminal.FAILURE
