@@ -10,6 +10,8 @@ arm's clock need not match this machine's.
 
 from __future__ import annotations
 
+from typing import Any
+
 from rclpy.node import Node
 from rlt_msgs.msg import ActionChunk, ChunkRequest, EpisodeEvent
 from sensor_msgs.msg import JointState
@@ -25,8 +27,8 @@ from rlt_nodes.runner import run_node
 class ChunkExecutorNode(Node):
     """Thin wrapper: topics in -> ChunkExecutor -> JointTrajectory / ChunkRequest / EpisodeEvent out."""
 
-    def __init__(self) -> None:
-        super().__init__("chunk_executor")
+    def __init__(self, **node_kwargs: Any) -> None:
+        super().__init__("chunk_executor", **node_kwargs)
         cfg = declare_config(self, ExecutorConfig, "executor")
         self.core = ChunkExecutor(cfg, declare_config(self, SafetyConfig, "safety"))
         self.joints = cfg.joint_names

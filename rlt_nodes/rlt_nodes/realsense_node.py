@@ -77,8 +77,9 @@ class RealSenseNode(Node):
 
     def destroy_node(self) -> None:
         self.running = False
-        self.thread.join(timeout=2.0)
-        self.camera.close()
+        if hasattr(self, "thread"):  # (not when the constructor failed)
+            self.thread.join(timeout=2.0)
+            self.camera.close()
         super().destroy_node()
 
 

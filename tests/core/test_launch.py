@@ -9,7 +9,7 @@ import pytest
 
 from rlt.launch import LAUNCH_DIR, Launch, NodeSpec, Supervisor, load_session, parse_overrides, plan
 
-SESSIONS = ("sim", "sim_eval")
+SESSIONS = ("sim", "sim_eval", "robot", "robot_split", "robot_learner")
 
 
 class _Recorder:

@@ -1,0 +1,39 @@
+"""launch/config/robot.yaml: every node's parameters build their configs, and the values nodes share agree."""
+
+import yaml
+
+from rlt.launch import LAUNCH_DIR, load_session
+from rlt.rl.actor_core import ActorConfig
+from rlt.rl.config import RLConfig
+from rlt.robot.executor import ChunkExecutor, ExecutorConfig
+from rlt.robot.realsense import RealSenseConfig
+from rlt.robot.safety import SafetyConfig
+from rlt.serving import VlaServerConfig
+
+
+def params(node: str) -> dict:
+    with open(LAUNCH_DIR / "config" / "robot.yaml") as f:
+        return yaml.safe_load(f)[node]["ros__parameters"]
+
+
+def test_robot_params_build_every_config_and_agree():
+    rl = RLConfig.from_dict(params("/**")["rl"])
+    cameras = [RealSenseConfig.from_dict(params(n)["camera"]) for n in ("camera_front", "camera_wrist")]
+    vla = params("vla")
+    server = VlaServerConfig.from_dict({k: v for k, v in vla.items() if k in VlaServerConfig.field_kinds()})
+    executor = ExecutorConfig.from_dict(params("chunk_executor")["executor"])
+    safety = SafetyConfig.from_dict(params("chunk_executor")["safety"])
+    ChunkExecutor(executor, safety)  # kinematics and per-joint limits fit the joints
+    ActorConfig.from_dict(params("actor")["actor"])
+    assert server.cameras == tuple(c.name for c in cameras)
+    assert all(c.vla_size == server.image_size for c in cameras)
+    assert rl.proprio_dim == 2 * len(vla["joint_names"]) and rl.chunk_len == executor.chunk_len
+    assert rl.action_scale == safety.max_ee_step and rl.action_dim == len(executor.action_axes)
+    assert vla["lockstep"] is False and vla["sync_tolerance_s"] > 0
+
+
+def test_the_split_sessions_cover_the_robot_session():
+    robot, split, learner = (load_session(n) for n in ("robot", "robot_split", "robot_learner"))
+    assert {n.name for n in split.nodes} | {n.name for n in learner.nodes} == {n.name for n in robot.nodes}
+    assert [n.name for n in learner.nodes] == ["learner"] and "learner" not in {n.name for n in split.nodes}
+    assert robot.params_file == split.params_file == learner.params_file
