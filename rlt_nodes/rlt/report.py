@@ -47,7 +47,7 @@ def write_report(
     train: Sequence[dict],
     base: Sequence[dict],
     rlt: Sequence[dict],
-    teleop_steps: Sequence[int],
+    teleop: Sequence[dict],
     extra: dict[str, Any],
 ) -> dict[str, Any]:
     """Write throughput.png, durations.png, summary.json and summary.md into `out_dir`; return the summary."""
@@ -58,7 +58,9 @@ def write_report(
 
     out_dir.mkdir(parents=True, exist_ok=True)
     base_stats, rlt_stats = evaluation_stats(base), evaluation_stats(rlt)
-    teleop_median = float(np.median(teleop_steps)) if len(teleop_steps) else float("nan")
+    teleop_stats = evaluation_stats(teleop) if teleop else None
+    teleop_steps = [e["critical_steps"] for e in teleop if e["success"]]
+    teleop_median = float(np.median(teleop_steps)) if teleop_steps else float("nan")
     base_rate = base_stats["throughput_per_10min"]
     ratio = rlt_stats["throughput_per_10min"] / base_rate if base_rate else float("nan")  # undefined, not infinite
     minutes, rate = learning_curve(train)
@@ -66,6 +68,7 @@ def write_report(
         "base": base_stats,
         "rlt": rlt_stats,
         "throughput_ratio": ratio,
+        "teleop": teleop_stats,
         "teleop_median_steps": teleop_median,
         "rl_data_minutes": float(minutes[-1]) if len(minutes) else 0.0,
         "train_episodes": len(train),
@@ -77,6 +80,8 @@ def write_report(
         ax.plot(minutes, rate, color="tab:blue", label="RLT while training (exploring, last 20 episodes)")
     ax.axhline(base_stats["throughput_per_10min"], color="tab:gray", ls="--", label="base VLA (eval)")
     ax.axhline(rlt_stats["throughput_per_10min"], color="tab:blue", ls=":", label="RLT final (eval)")
+    if teleop_stats:
+        ax.axhline(teleop_stats["throughput_per_10min"], color="tab:green", ls="-.", label="scripted teleop (demos)")
     ax.set_xlabel("minutes of RL data (critical-phase sim time)")
     ax.set_ylabel("successes per 10 min of critical phase")
     ax.set_title(f"Throughput: RLT {ratio:.2f}x the base policy")
@@ -111,8 +116,10 @@ def write_report(
         ("throughput / 10 min", "throughput_per_10min", "{:.1f}"),
         ("median steps (successes)", "median_steps_success", "{:.0f}"),
     ]
-    lines = ["# RLT sim session", "", "| | base VLA | RLT |", "|---|---|---|"]
-    lines += [f"| {name} | {fmt.format(base_stats[k])} | {fmt.format(rlt_stats[k])} |" for name, k, fmt in rows]
+    columns = [base_stats, rlt_stats, *([teleop_stats] if teleop_stats else [])]
+    lines = ["# RLT sim session", "", "| | base VLA | RLT |" + (" scripted teleop |" if teleop_stats else ""),
+             "|---" * (len(columns) + 1) + "|"]
+    lines += ["| " + " | ".join([name, *(fmt.format(c[k]) for c in columns)]) + " |" for name, k, fmt in rows]
     lines += [
         "",
         f"- throughput ratio RLT / base: **{ratio:.2f}x**",

@@ -203,20 +203,21 @@ class SimSession:
         }
         return self._run(f"eval_{policy}", "sim_eval", overrides)
 
-    def teleop_steps(self) -> list[int]:
-        """Critical-phase durations of the scripted teleoperator (demo settings) on the evaluation seeds."""
+    def teleop_episodes(self) -> list[dict[str, Any]]:
+        """The scripted teleoperator (demo settings) on the evaluation seeds, as episode-log records."""
         from rlt.sim.config import ExpertConfig, SimConfig
         from rlt.sim.env import PegInsertEnv
         from rlt.sim.expert import ScriptedTeleop, rollout
 
-        steps = []
-        with PegInsertEnv(SimConfig(preset=self.cfg.preset, cameras=())) as env:
+        episodes = []
+        sim_cfg = SimConfig(preset=self.cfg.preset, cameras=())
+        with PegInsertEnv(sim_cfg) as env:
             teleop = ScriptedTeleop(env, ExpertConfig())
             for k in range(self.cfg.eval_episodes):
                 trajectory = list(rollout(env, teleop, self.cfg.eval_seed + k, "critical"))
-                if trajectory[-1].result.info["success"]:
-                    steps.append(len(trajectory))
-        return steps
+                episodes.append({"critical_steps": len(trajectory), "control_hz": sim_cfg.control_hz,
+                                 "success": bool(trajectory[-1].result.info["success"])})
+        return episodes
 
     def run(self) -> dict[str, Any]:
         from rlt.report import write_report
@@ -248,7 +249,7 @@ class SimSession:
             read_episode_log(train_log),
             read_episode_log(base_log),
             read_episode_log(rlt_log),
-            self.teleop_steps(),
+            self.teleop_episodes(),
             extra,
         )
         print(
