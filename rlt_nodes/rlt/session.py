@@ -39,7 +39,10 @@ class SessionConfig(Config):
     preset: str = "main"  # sim difficulty preset
     demo_scale: float = 1.0  # multiplies the episode counts of the VLA's demo recipe (rlt.models.recipe)
     rl_minutes: float = 15.0  # critical-phase sim time of online RL data
-    train_mode: str = "full"  # training episodes: "full" (base VLA approach, then hand-off) or "critical" starts
+    # training episodes: "critical" (start at the hand-off state: all sim time goes to RL data) or "full" (the base
+    # VLA flies the approach, the geometric trigger hands off to RL; its VLA is trained with the approach demos
+    # too and cached apart, under artifacts_dir/with_approach)
+    train_mode: str = "critical"
     train_max_episodes: int = 3000  # safety cap: stop training even if the RL-data budget was not reached
     eval_episodes: int = 150  # per policy, on the same seeds (common random numbers)
     eval_seed: int = 1_000_000  # first evaluation seed (demos and training use other seeds)
@@ -90,7 +93,7 @@ class SimSession:
     def __init__(self, cfg: SessionConfig, progress: bool = True) -> None:
         self.cfg, self.progress = cfg, progress
         self.out = Path(cfg.out_dir).resolve()
-        self.art = Path(cfg.artifacts_dir).resolve()
+        self.art = Path(cfg.artifacts_dir).resolve() / ("with_approach" if cfg.train_mode == "full" else "")
         self.timings: dict[str, float] = {}
 
     # ------------------------------------------------------------------ artifacts
@@ -107,16 +110,17 @@ class SimSession:
         """demos -> VLA -> RL token -> ONNX, each step skipped when its output exists; returns the ONNX path."""
         from rlt.models.bc import train_vla
         from rlt.models.export import export_onnx
-        from rlt.models.recipe import RECIPE, record_vla_demos
+        from rlt.models.recipe import recipe_parts, record_vla_demos
         from rlt.models.rl_token import train_token
 
         vla_cfg, train_cfg, token_cfg = self._model_configs()
         demos, vla_dir, token_dir = self.art / "demos" / self.cfg.preset, self.art / "vla", self.art / "token"
         onnx = self.art / "vla.onnx"
         t0 = time.monotonic()
-        if not all((demos / part.name / "metadata.yaml").is_file() for part in RECIPE):
+        approach = self.cfg.train_mode == "full"
+        if not all((demos / part.name / "metadata.yaml").is_file() for part in recipe_parts(approach)):
             print(f"[session] recording the scripted-teleop demos of the VLA recipe -> {demos}", flush=True)
-            record_vla_demos(demos, self.cfg.preset, vla_cfg.image_size, self.cfg.demo_scale, progress=self.progress)
+            record_vla_demos(demos, self.cfg.preset, vla_cfg.image_size, self.cfg.demo_scale, self.progress, approach)
         if not (vla_dir / "vla.pt").is_file() or not (vla_dir / "DONE").is_file():
             print(f"[session] training the base VLA -> {vla_dir}", flush=True)
             train_vla(demos, vla_dir, vla_cfg, train_cfg, resume=(vla_dir / "vla.pt").is_file(), progress=self.progress)
