@@ -217,3 +217,17 @@ class EpisodeEvent:
 
     def __post_init__(self) -> None:
         self.event = Event(self.event)
+
+
+@dataclasses.dataclass
+class Joy:
+    """A gamepad state (sensor_msgs/Joy): axes float32[N] in [-1, 1], buttons 0/1 (joy_linux order and signs)."""
+
+    axes: np.ndarray  # float32[N]
+    buttons: tuple[int, ...]
+    stamp_ns: int = 0
+    frame_id: str = ""
+
+    def __post_init__(self) -> None:
+        self.axes = as_array("Joy.axes", self.axes, 1)
+        self.buttons = tuple(int(b) for b in self.buttons)

@@ -1,8 +1,8 @@
 """actor: turns each `vla/output` into the executed `action_chunk` and the replay `rl/transitions`.
 
 Listens to `rl/actor_weights` (durable: a late actor gets the latest snapshot) and swaps weights between chunks
-only, and to `human/action_chunk` (joystick intervention), which overrides the actor while it keeps coming.
-All decisions are in rlt.rl.actor_core.ActorCore.
+only, to `human/action_chunk` (joystick intervention), which overrides the actor while it keeps coming, and to
+`teleop/events`, whose INTERVENE_END hands control back at once. All decisions are in rlt.rl.actor_core.ActorCore.
 """
 
 from __future__ import annotations
@@ -10,11 +10,12 @@ from __future__ import annotations
 import time
 
 from rclpy.node import Node
-from rlt_msgs.msg import ActionChunk, PolicyWeights, Transition, VlaOutput
+from rlt_msgs.msg import ActionChunk, EpisodeEvent, PolicyWeights, Transition, VlaOutput
 
 from rlt.rl.actor_core import ActorConfig, ActorCore
 from rlt.rl.config import RLConfig
 from rlt.rl.weights_file import load_weights
+from rlt.types import Event
 from rlt_nodes import convert, qos
 from rlt_nodes.params import declare_config
 from rlt_nodes.runner import run_node
@@ -27,12 +28,12 @@ class ActorNode(Node):
         super().__init__("actor")
         self.core = ActorCore(declare_config(self, RLConfig, "rl"), declare_config(self, ActorConfig, "actor"))
         self.human_timeout_ns = int(self.declare_parameter("human_timeout_s", 0.5).value * 1e9)
-        self.human_stamp_ns = 0
         self.pub_chunk = self.create_publisher(ActionChunk, "action_chunk", qos.CONTROL)
         self.pub_transition = self.create_publisher(Transition, "rl/transitions", qos.REPLAY)
         self.create_subscription(VlaOutput, "vla/output", self.on_vla_output, qos.VLA_OUTPUT)
         self.create_subscription(PolicyWeights, "rl/actor_weights", self.on_weights, qos.LATCHED)
         self.create_subscription(ActionChunk, "human/action_chunk", self.on_human, qos.CONTROL)
+        self.create_subscription(EpisodeEvent, "teleop/events", self.on_teleop_event, qos.EVENTS)
         self.held: ActionChunk | None = None  # chunk waiting for the learner to catch up (lockstep sim)
         self.held_since = 0.0
         self.max_wait_s = self.declare_parameter("max_learner_wait_s", 30.0).value  # then act anyway (no deadlock)
@@ -49,13 +50,16 @@ class ActorNode(Node):
         self.get_logger().debug(f"actor weights version {weights.version} parked for the next chunk")
 
     def on_human(self, msg: ActionChunk) -> None:
-        self.core.set_human_chunk(convert.chunk_from_msg(msg))
-        self.human_stamp_ns = self.get_clock().now().nanoseconds
+        self.core.set_human_chunk(convert.chunk_from_msg(msg), self.get_clock().now().nanoseconds)
+
+    def on_teleop_event(self, msg: EpisodeEvent) -> None:
+        event = convert.event_from_msg(msg)
+        if event.event is Event.INTERVENE_END:
+            self.core.end_intervention(event.stamp_ns)
 
     def on_vla_output(self, msg: VlaOutput) -> None:
-        if self.human_stamp_ns and self.get_clock().now().nanoseconds - self.human_stamp_ns > self.human_timeout_ns:
-            self.core.set_human_chunk(None)  # the joystick stopped sending: control returns to the actor
-            self.human_stamp_ns = 0
+        if self.core.expire_human(self.get_clock().now().nanoseconds, self.human_timeout_ns):
+            self.get_logger().warning("no human chunk for human_timeout_s: the actor drives again")
         step = self.core.on_vla_output(convert.vla_output_from_msg(msg))
         for transition in step.transitions:
             self.pub_transition.publish(convert.transition_to_msg(transition))

@@ -8,6 +8,8 @@ PyPI `cv-bridge` is a broken ROS 1 copy); both give the same result for the enco
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 from builtin_interfaces.msg import Duration, Time
 from rlt_msgs.msg import ActionChunk as ActionChunkMsg
@@ -19,6 +21,7 @@ from rlt_msgs.msg import Tensor as TensorMsg
 from rlt_msgs.msg import Transition as TransitionMsg
 from rlt_msgs.msg import VlaOutput as VlaOutputMsg
 from sensor_msgs.msg import CameraInfo, Image, JointState
+from sensor_msgs.msg import Joy as JoyMsg
 from std_msgs.msg import Header
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
@@ -28,6 +31,7 @@ from rlt.types import (
     ActionChunk,
     ChunkRequest,
     EpisodeEvent,
+    Joy,
     PolicyWeights,
     SimState,
     Transition,
@@ -432,3 +436,27 @@ def event_from_msg(msg: EpisodeEventMsg) -> EpisodeEvent:
         )
     except ValueError as exc:
         raise ValueError(f"EpisodeEvent.event: unknown value {msg.event}") from exc
+
+
+# ---------------------------------------------------------------------- joystick
+def joy_to_msg(joy: Joy) -> JoyMsg:
+    return JoyMsg(header=_header(joy.stamp_ns, joy.frame_id), axes=_floats(joy.axes), buttons=list(joy.buttons))
+
+
+def joy_from_msg(msg: JoyMsg) -> Joy:
+    return Joy(
+        axes=_view("Joy.axes", msg.axes),
+        buttons=tuple(msg.buttons),
+        stamp_ns=stamp_to_ns(msg.header.stamp),
+        frame_id=msg.header.frame_id,
+    )
+
+
+# ---------------------------------------------------------------------- message types by name (recorder, player)
+def message_class(msgtype: str) -> type:
+    """'sensor_msgs/msg/Image' -> the generated class; ValueError when its package is not installed."""
+    package, kind, name = [*msgtype.split("/"), "", ""][:3]
+    try:
+        return getattr(importlib.import_module(f"{package}.{kind}"), name)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ValueError(f"message type {msgtype!r}: no generated Python class ({exc})") from exc

@@ -1,7 +1,8 @@
 """sim_driver: runs the MuJoCo insertion task in lockstep with the policy side (see rlt.sim.driver).
 
 Publishes `joint_states`, `sim/state` (for the sim camera), `chunk_request`, `episode/events` and `/clock`;
-executes the `action_chunk` rows that answer its requests. With driver.realtime_factor = 0 it steps as fast as
+executes the `action_chunk` rows that answer its requests and the operator's commands on `teleop/events` (hand-off,
+success, failure, reset). With driver.realtime_factor = 0 it steps as fast as
 the nodes answer (sim time on /clock runs ahead of the wall clock), else at that multiple of real time.
 """
 
@@ -19,6 +20,7 @@ from rlt.sim.driver import ChunkRejected, DriverConfig, DriverOutput, SimDriver
 from rlt.sim.env import TASK_INSTRUCTION, PegInsertEnv
 from rlt.sim.episode_log import EpisodeLog
 from rlt.sim.scene import JOINT_NAMES
+from rlt.types import Event
 from rlt_nodes import convert, qos
 from rlt_nodes.params import declare_config
 from rlt_nodes.runner import finish, run_node
@@ -44,6 +46,7 @@ class SimDriverNode(Node):
         self.pub_events = self.create_publisher(EpisodeEvent, "episode/events", qos.EVENTS)
         self.pub_clock = self.create_publisher(Clock, "/clock", qos.STATE)
         self.create_subscription(ActionChunk, "action_chunk", self.on_chunk, qos.CONTROL)
+        self.create_subscription(EpisodeEvent, "teleop/events", self.on_operator, qos.EVENTS)
         period = 1e-3 if self.cfg.realtime_factor == 0 else 1.0 / (sim_cfg.control_hz * self.cfg.realtime_factor)
         self.timer = self.create_timer(period, self.tick)
         self.requested_at = 0.0
@@ -63,6 +66,16 @@ class SimDriverNode(Node):
             self.get_logger().debug(str(exc))
         except ValueError as exc:
             self.get_logger().error(f"dropping malformed chunk: {exc}")
+
+    def on_operator(self, msg: EpisodeEvent) -> None:
+        event = convert.event_from_msg(msg)
+        if event.event in (Event.INTERVENE_BEGIN, Event.INTERVENE_END):
+            return  # for the actor; the driver executes whatever chunk comes
+        ignored = self.driver.operator(event.event)
+        if ignored:
+            self.get_logger().warning(f"operator command ignored: {ignored}")
+        else:
+            self.get_logger().info(f"operator: {event.event.name} ({event.detail})")
 
     def tick(self) -> None:
         if self.driver.episode_over:

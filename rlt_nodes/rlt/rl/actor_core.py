@@ -3,7 +3,8 @@
 Per `VlaOutput` (one per driver request, in order):
 - approach phase: the base VLA drives — its reference chunk passes through (source VLA), nothing is stored;
 - critical phase: the chunk is the RL actor's (exploring in "train" mode, the mean in "eval"), the reference
-  during the warmup episodes or in "base" mode, or the human's chunk while an intervention is active;
+  during the warmup episodes or in "base" mode, or the human's chunk while an intervention is active (in either
+  phase: from the latest `human/action_chunk` until the operator's INTERVENE_END or `human_timeout_s` of silence);
 - the rows the driver reports as executed, with their rewards and sources, feed a `TransitionAssembler`
   (stride subsampling, terminal rules, ã := a_human on interventions), whose transitions go to the learner.
 Weight snapshots are parked by `ChunkPolicy` and applied at the next chunk, never mid-chunk.
@@ -60,6 +61,8 @@ class ActorCore:
         self._in_critical = False
         self._state: tuple[np.ndarray, np.ndarray, np.ndarray, int] | None = None  # x_t, ã_t before the next rows
         self._human: ActionChunk | None = None
+        self._human_received_ns = 0
+        self._human_released_ns = -1
         self._next_chunk_id = 0
         self._last: tuple[tuple[int, int, int], ActionChunk | None] = ((-1, -1, -1), None)  # (episode, step, stamp)
         self.sent = 0  # transitions handed out for the learner
@@ -76,9 +79,31 @@ class ActorCore:
             return False
         return self.rl.utd * self.sent - self.learner_step > self.cfg.learner_slack_updates
 
-    def set_human_chunk(self, chunk: ActionChunk | None) -> None:
-        """The human's current chunk (None: no intervention); it replaces the actor's at the next boundary."""
-        self._human = chunk
+    def set_human_chunk(self, chunk: ActionChunk | None, received_ns: int = 0) -> None:
+        """The human's current chunk (None: no intervention); it replaces the actor's at the next boundary.
+
+        A chunk stamped at or before the last `end_intervention` is ignored: it was sent before the release and
+        arrived after it (chunks and operator events travel on different topics).
+        """
+        if chunk is not None and chunk.stamp_ns <= self._human_released_ns:
+            return
+        self._human, self._human_received_ns = chunk, received_ns
+
+    def end_intervention(self, stamp_ns: int) -> None:
+        """The operator released the dead-man at `stamp_ns` (INTERVENE_END): the actor drives from the next chunk."""
+        self._human = None
+        self._human_released_ns = max(self._human_released_ns, stamp_ns)
+
+    def expire_human(self, now_ns: int, timeout_ns: int) -> bool:
+        """Drop the human chunk when none arrived for `timeout_ns` (the joystick went silent); True if dropped."""
+        if self._human is None or now_ns - self._human_received_ns <= timeout_ns:
+            return False
+        self._human = None
+        return True
+
+    @property
+    def human_active(self) -> bool:
+        return self._human is not None
 
     @property
     def warming_up(self) -> bool:

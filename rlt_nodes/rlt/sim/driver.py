@@ -8,7 +8,9 @@ This module owns the lockstep protocol between the sim and the policy side, free
   phase by the automatic trigger, success, timeout), the kinematic state for rendering, and a `ChunkRequest`
   when one is due: at a chunk boundary (queue empty), every `observe_stride` steps of the critical phase (the
   stride-2 subsampling of the paper; the VLA runs there too so every stored sample has its own z_rl and ã),
-  and at the episode's end (terminal report).
+  and at the episode's end (terminal report);
+- `operator()` takes the operator's commands (joystick buttons, `teleop/events`): hand control to RL, mark success,
+  mark failure, reset. Each takes effect at the next executed step, so the rows reported before it stay consistent.
 The ROS node (`rlt_nodes.sim_driver_node`) only converts and publishes what this returns.
 """
 
@@ -91,6 +93,7 @@ class SimDriver:
         self._proprio = np.zeros(env.proprio_dim, np.float32)
         self._t = 0  # control step within the episode
         self._counts: dict[str, int] = {}  # executed rows per source name in the current episode
+        self._operator: Event | None = None  # the operator's command, applied at the next step
         self.critical_steps_total = 0  # critical-phase control steps over all finished episodes
 
     # ------------------------------------------------------------------ state
@@ -126,7 +129,7 @@ class SimDriver:
         self._global_step += 1
         obs = self.env.reset(self.cfg.seed + self.episode_id, self.cfg.mode)
         self._proprio, self._t = obs.proprio, obs.step
-        self._over, self._queue, self._counts = False, [], {}
+        self._over, self._queue, self._counts, self._operator = False, [], {}, None
         self._executed, self._sources, self._rewards = [], [], []
         self.phase = Phase.APPROACH
         events.append(self._event(Event.START, self.instruction))
@@ -139,6 +142,21 @@ class SimDriver:
         if self._over or self.phase is Phase.CRITICAL:
             raise RuntimeError("hand_off() needs a running episode in the approach phase")
         return self._output([self._enter_critical()], self._request(need_chunk=True))
+
+    def operator(self, event: Event) -> str:
+        """An operator command (HANDOFF, SUCCESS, FAILURE or RESET) for the next executed step; returns "" when
+        accepted, else why it was ignored. SUCCESS and FAILURE end the episode as terminal (reward 1 / 0 on that
+        step); RESET ends it without a terminal (like the time limit: nothing bootstraps from the cut); HANDOFF starts
+        the critical phase (not in handoff mode "never").
+        """
+        if event not in (Event.HANDOFF, Event.SUCCESS, Event.FAILURE, Event.RESET):
+            return f"{event.name} is not an operator command"
+        if self._over:
+            return f"{event.name}: no episode is running"
+        if event is Event.HANDOFF and (self.phase is Phase.CRITICAL or self.cfg.handoff == "never"):
+            return f"HANDOFF: already in the critical phase or handoff={self.cfg.handoff!r}"
+        self._operator = event
+        return ""
 
     def submit_chunk(self, chunk: ActionChunk) -> None:
         """Queue the rows of `chunk`, which must answer the pending request (same stamp)."""
@@ -171,14 +189,27 @@ class SimDriver:
             self._counts[source.name.lower()] = self._counts.get(source.name.lower(), 0) + 1
         t = result.obs.step
         events: list[EpisodeEvent] = []
-        if result.terminated or result.truncated:
-            terminal = Terminal.SUCCESS if result.terminated else Terminal.TIMEOUT
-            events.append(self._event(Event.SUCCESS if result.terminated else Event.TIMEOUT, f"{t} steps"))
+        command, self._operator = self._operator, None
+        ends = command in (Event.SUCCESS, Event.FAILURE, Event.RESET)
+        if result.terminated or result.truncated or ends:
+            by = "operator, " if ends and not result.terminated else ""
+            if result.terminated or command is Event.SUCCESS:
+                terminal, event = Terminal.SUCCESS, Event.SUCCESS
+                self._rewards[-1] = 1.0
+            elif command is Event.FAILURE:
+                terminal, event = Terminal.FAILURE, Event.FAILURE
+            elif command is Event.RESET:
+                terminal, event = Terminal.TIMEOUT, Event.RESET  # cut short: not terminal for bootstrapping
+            else:
+                terminal, event = Terminal.TIMEOUT, Event.TIMEOUT
+            events.append(self._event(event, f"{by}{t} steps"))
             self._over, self._queue = True, []
             out = self._output(events, self._request(need_chunk=False, terminal=terminal))
-            out.summary = self._summary(bool(result.terminated))
+            out.summary = self._summary(terminal is Terminal.SUCCESS)
             return out
-        if self.phase is Phase.APPROACH and self.cfg.handoff == "auto" and self.env.in_critical_phase():
+        if self.phase is Phase.APPROACH and (
+            command is Event.HANDOFF or (self.cfg.handoff == "auto" and self.env.in_critical_phase())
+        ):
             events.append(self._enter_critical())
             return self._output(events, self._request(need_chunk=True))
         stride = self.cfg.observe_stride

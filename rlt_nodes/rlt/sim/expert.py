@@ -60,9 +60,12 @@ class ExpertStats:
 class ScriptedTeleop:
     """Privileged P-controller with per-episode perception bias, per-step noise and DART execution noise."""
 
-    def __init__(self, env: PegInsertEnv, cfg: ExpertConfig, rng: np.random.Generator | None = None) -> None:
+    def __init__(
+        self, env: PegInsertEnv, cfg: ExpertConfig, rng: np.random.Generator | None = None, gain: float = _GAIN
+    ) -> None:
         self.env = env
         self.cfg = cfg
+        self.gain = gain  # P gain: fraction of the remaining error commanded per step (lower when actions are held)
         self.rng = np.random.default_rng(cfg.seed) if rng is None else rng
         self._bound = env.cfg.action_bounds  # float64[4]
         self._noise = np.array([cfg.action_noise_xyz_sigma] * 3 + [cfg.action_noise_yaw_sigma])  # float64[4]
@@ -92,9 +95,9 @@ class ScriptedTeleop:
         height = tip[2]
         action = np.zeros(ACTION_DIM)
         if not self._aligned:
-            action[:2] = _GAIN * xy_error
-            action[2] = _GAIN * (self._align_height - height)
-            action[3] = _GAIN * yaw_error
+            action[:2] = self.gain * xy_error
+            action[2] = self.gain * (self._align_height - height)
+            action[3] = self.gain * yaw_error
             self._aligned = bool(
                 np.linalg.norm(xy_error) < _ALIGN_XY_TOLERANCE
                 and abs(yaw_error) < _ALIGN_YAW_TOLERANCE
@@ -102,8 +105,8 @@ class ScriptedTeleop:
             )
         else:
             if height > _CONTACT_HEIGHT:
-                action[:2] = np.clip(_GAIN * xy_error, -_DESCENT_XY_STEP, _DESCENT_XY_STEP)
-                action[3] = np.clip(_GAIN * yaw_error, -_DESCENT_YAW_STEP, _DESCENT_YAW_STEP)
+                action[:2] = np.clip(self.gain * xy_error, -_DESCENT_XY_STEP, _DESCENT_XY_STEP)
+                action[3] = np.clip(self.gain * yaw_error, -_DESCENT_YAW_STEP, _DESCENT_YAW_STEP)
             action[2] = -_SLOW_DESCENT if _SLOW_DEPTH < height < _SLOW_HEIGHT else -_FAST_DESCENT
             action[2] = max(action[2], -_MAX_PUSH_LEAD - self.env.servo_lead()[2])
         label = np.clip(action + self.rng.normal(0.0, self._noise), -self._bound, self._bound)

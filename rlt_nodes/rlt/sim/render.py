@@ -2,7 +2,8 @@
 
 The sim driver steps MuJoCo without cameras and publishes `render_state(env)`; the sim camera node owns a
 `StateRenderer` built from the same `SimConfig`, applies that state and renders each camera. Splitting them puts
-physics and rendering on different cores and keeps the camera a separate node, as on a robot.
+physics and rendering on different cores and keeps the camera a separate node, as on a robot. `apply_state` also
+gives the scripted human (`rlt.sim.human`) its mirror of the driver's scene.
 """
 
 from __future__ import annotations
@@ -21,6 +22,29 @@ def render_state(env: PegInsertEnv) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return d.qpos.copy(), mocap, np.concatenate([peg.pos, peg.quat])
 
 
+def apply_state(env: PegInsertEnv, qpos: np.ndarray, mocap: np.ndarray, params: np.ndarray) -> None:
+    """Put a state from `render_state` into `env` (positions only; its physics is not stepped) and update the
+    kinematics, so body, site and camera poses (and the env's privileged queries) reflect it.
+
+    Wrong sizes raise ValueError naming the part. Servo targets (`env.data.ctrl`) are not part of the state: they are
+    set equal to the joint positions (no servo lead).
+    """
+    import mujoco
+
+    m, d = env.model, env.data
+    nmocap = d.mocap_pos.shape[0]
+    for name, arr, size in (("qpos", qpos, m.nq), ("mocap", mocap, 7 * nmocap), ("params", params, 7)):
+        if np.shape(arr) != (size,):
+            raise ValueError(f"SimState.{name}: expected {size} values for this scene, got shape {np.shape(arr)}")
+    d.qpos[:] = qpos
+    mocap = np.reshape(mocap, (nmocap, 7))
+    d.mocap_pos[:], d.mocap_quat[:] = mocap[:, :3], mocap[:, 3:]
+    peg = m.body(PEG_BODY).id
+    m.body_pos[peg], m.body_quat[peg] = params[:3], params[3:]
+    d.ctrl[:] = d.qpos[: d.ctrl.shape[0]]
+    mujoco.mj_kinematics(m, d)
+
+
 class StateRenderer:
     """Cameras of `cfg.cameras` rendered from states produced by `render_state` of an env with the same config."""
 
@@ -32,21 +56,11 @@ class StateRenderer:
         import mujoco
 
         self._mujoco = mujoco
-        self._peg = self._env.model.body(PEG_BODY).id
 
     def render(self, qpos: np.ndarray, mocap: np.ndarray, params: np.ndarray) -> dict[str, np.ndarray]:
         """camera -> uint8[H, W, 3] for the given state; wrong sizes raise ValueError naming the part."""
-        m, d = self._env.model, self._env.data
-        nmocap = d.mocap_pos.shape[0]
-        for name, arr, size in (("qpos", qpos, m.nq), ("mocap", mocap, 7 * nmocap), ("params", params, 7)):
-            if np.shape(arr) != (size,):
-                raise ValueError(f"SimState.{name}: expected {size} values for this scene, got shape {np.shape(arr)}")
-        d.qpos[:] = qpos
-        mocap = np.reshape(mocap, (nmocap, 7))
-        d.mocap_pos[:], d.mocap_quat[:] = mocap[:, :3], mocap[:, 3:]
-        m.body_pos[self._peg], m.body_quat[self._peg] = params[:3], params[3:]
-        self._mujoco.mj_kinematics(m, d)
-        self._mujoco.mj_camlight(m, d)  # camera and light poses, which the renderer reads
+        apply_state(self._env, qpos, mocap, params)
+        self._mujoco.mj_camlight(self._env.model, self._env.data)  # camera and light poses, which the renderer reads
         return self._env.render_cameras()
 
     def close(self) -> None:
