@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rlt.bagio import BagReader, TopicQos
+from rlt.bagio import BagReader, TopicQos, make_typestore
 from rlt.config import Config
 
 CLOCK_TOPIC = "/clock"
@@ -76,7 +76,8 @@ class BagPlayer:
         path = Path(cfg.bag)
         if not path.exists():
             raise FileNotFoundError(f"PlayerConfig.bag: {path} does not exist")
-        with BagReader(path) as bag:
+        self._store = make_typestore()
+        with BagReader(path, self._store) as bag:
             all_topics, qos = bag.topics, bag.qos
             self.start_ns, self.end_ns = bag.start_ns, bag.end_ns
         selected = {
@@ -116,17 +117,17 @@ class BagPlayer:
         publish_clock: Callable[[int], None] | None,
         stats: PlaybackStats,
     ) -> None:
-        first_ns = self.start_ns + int(self.cfg.start_offset_s * 1e9)
+        skip_until = self.start_ns + int(self.cfg.start_offset_s * 1e9)
         rate = self.cfg.rate
-        t0: int | None = None
-        with BagReader(self.cfg.bag) as bag:
+        t0 = first_ns = 0
+        with BagReader(self.cfg.bag, self._store) as bag:
             for topic, log_ns, raw in bag.raw_messages(list(self.topics)):
-                if log_ns < first_ns:
+                if log_ns < skip_until:
                     continue
                 if stop.is_set():
                     return
-                if t0 is None:
-                    t0 = time.perf_counter_ns()
+                if not t0:  # the first played message goes out at once, the others at their recorded offsets
+                    t0, first_ns = time.perf_counter_ns(), log_ns
                 due = t0 + (int((log_ns - first_ns) / rate) if rate > 0 else 0)
                 _wait_until(due, stop)
                 if publish_clock is not None:

@@ -85,6 +85,28 @@ def test_human_rows_mark_the_transition_and_replace_the_reference():
     np.testing.assert_array_equal(out[0].reference, out[0].action)  # ã := a_human
 
 
+def test_intervention_ends_on_release_and_ignores_chunks_sent_before_it():
+    core = ActorCore(RL, ActorConfig(mode="base"))
+    human = ActionChunk(np.full((10, 4), -1e-3), AXES, Source.HUMAN, stamp_ns=500)
+    core.set_human_chunk(human, received_ns=500)
+    assert core.on_vla_output(output(0)).chunk.source == Source.HUMAN
+    core.end_intervention(stamp_ns=600)  # INTERVENE_END
+    assert not core.human_active
+    core.set_human_chunk(ActionChunk(np.zeros((10, 4)), AXES, Source.HUMAN, stamp_ns=590), received_ns=700)
+    assert not core.human_active  # sent before the release, arrived after it: ignored
+    assert core.on_vla_output(output(10)).chunk.source == Source.VLA
+    core.set_human_chunk(ActionChunk(np.zeros((10, 4)), AXES, Source.HUMAN, stamp_ns=800), received_ns=800)
+    assert core.on_vla_output(output(20)).chunk.source == Source.HUMAN  # a new intervention
+
+
+def test_a_silent_joystick_hands_control_back_after_the_timeout():
+    core = ActorCore(RL, ActorConfig(mode="base"))
+    core.set_human_chunk(ActionChunk(np.zeros((10, 4)), AXES, Source.HUMAN, stamp_ns=1), received_ns=1_000)
+    assert not core.expire_human(now_ns=1_400, timeout_ns=500) and core.human_active
+    assert core.expire_human(now_ns=1_600, timeout_ns=500) and not core.human_active
+    assert not core.expire_human(now_ns=9_000, timeout_ns=500)  # nothing left to expire
+
+
 def test_resent_output_is_answered_again_but_recorded_once():
     core = ActorCore(RL, ActorConfig(mode="train"))
     first = core.on_vla_output(output(0, executed=0))

@@ -91,3 +91,44 @@ def test_full_mode_hands_off_when_the_tip_reaches_the_critical_zone():
     assert handoff is not None and env.in_critical_phase()
     assert handoff.request.need_chunk and handoff.request.phase == Phase.CRITICAL  # the base chunk was dropped
     assert driver.waiting_for_chunk
+
+
+def run_until_request(driver):
+    while True:
+        out = driver.step()
+        if out.request is not None:
+            return out
+
+
+def test_operator_commands_take_effect_at_the_next_step():
+    cfg = SimConfig(cameras=())
+    driver = SimDriver(PegInsertEnv(cfg), DriverConfig(mode="full", handoff="manual", observe_stride=2))
+    req = driver.begin_episode().request
+    assert "not an operator command" in driver.operator(Event.START)
+    assert driver.operator(Event.HANDOFF) == ""  # the button: critical phase from the next step
+    driver.submit_chunk(chunk(req))
+    out = driver.step()
+    assert [e.event for e in out.events] == [Event.HANDOFF] and out.request.need_chunk
+    assert out.request.phase is Phase.CRITICAL and out.step == 1
+    assert "already in the critical phase" in driver.operator(Event.HANDOFF)
+    driver.submit_chunk(chunk(out.request))
+    run_until_request(driver)
+    assert driver.operator(Event.FAILURE) == ""
+    out = driver.step()
+    assert out.episode_over and out.request.terminal is Terminal.FAILURE
+    assert [e.event for e in out.events] == [Event.FAILURE] and out.events[0].detail.startswith("operator")
+    assert out.summary["success"] is False and "no episode is running" in driver.operator(Event.RESET)
+
+    for command, terminal, event, reward in (
+        (Event.SUCCESS, Terminal.SUCCESS, Event.SUCCESS, 1.0),
+        (Event.RESET, Terminal.TIMEOUT, Event.RESET, 0.0),  # cut short, not a terminal state
+    ):
+        req = driver.begin_episode().request
+        driver.submit_chunk(chunk(req))
+        driver.operator(command)
+        out = driver.step()
+        assert out.episode_over and out.request.terminal is terminal and [e.event for e in out.events] == [event]
+        assert out.request.rewards.tolist() == [reward] and out.summary["success"] is (command is Event.SUCCESS)
+    never = SimDriver(PegInsertEnv(cfg), DriverConfig(handoff="never"))
+    never.begin_episode()
+    assert "handoff='never'" in never.operator(Event.HANDOFF)

@@ -1,0 +1,56 @@
+"""The scripted human through the real teleop mapping: which episodes and steps it takes over, and that its chunks
+insert the peg when they drive (lockstep driver, no ROS)."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("mujoco")
+
+from rlt.sim.config import SimConfig
+from rlt.sim.driver import DriverConfig, SimDriver
+from rlt.sim.env import AXIS_NAMES, PegInsertEnv
+from rlt.sim.human import ScriptedHuman, ScriptedHumanConfig
+from rlt.teleop import Teleop, TeleopConfig, load_mapping
+from rlt.types import ActionChunk, Event, Source
+
+pytestmark = pytest.mark.sim
+
+
+def run(human_cfg, episodes=2):
+    """Episodes driven by the human's chunks while it holds the dead-man, else a chunk that holds still."""
+    sim, mapping = SimConfig(cameras=()), load_mapping("xbox")
+    driver = SimDriver(PegInsertEnv(sim), DriverConfig(mode="critical", episodes=episodes, seed=7))
+    human, teleop = ScriptedHuman(sim, human_cfg, mapping), Teleop(mapping, TeleopConfig())
+    log = []  # (episode, step, teleop events, source of the chunk executed next)
+    summaries = []
+    while not driver.finished:
+        out = driver.begin_episode()
+        while True:
+            for event in out.events:
+                human.on_event(event)
+            axes, buttons = human.on_state(out.sim_state)
+            tele = teleop.on_joy(axes, buttons, out.stamp_ns)
+            log.append((out.episode_id, out.step, [e.event for e in tele.events]))
+            if out.episode_over:
+                summaries.append(out.summary)
+                break
+            if out.request is not None and out.request.need_chunk:
+                data, source = (tele.chunk.data, Source.HUMAN) if tele.chunk else (np.zeros((10, 4)), Source.VLA)
+                driver.submit_chunk(ActionChunk(data, AXIS_NAMES, source, stamp_ns=out.request.stamp_ns))
+            out = driver.step()
+    human.close()
+    return log, summaries
+
+
+def test_the_human_takes_over_in_chosen_episodes_and_inserts_the_peg():
+    log, summaries = run(ScriptedHumanConfig(every=2, offset=0, start_step=0, duration_steps=0))
+    assert summaries[0]["success"] and summaries[0]["critical_rows"] == {"human": summaries[0]["steps"]}
+    assert not summaries[1]["success"] and "human" not in summaries[1]["critical_rows"]  # not its episode
+    begins = [(ep, step) for ep, step, events in log if Event.INTERVENE_BEGIN in events]
+    assert begins == [(0, 0)]
+
+
+def test_the_human_releases_after_its_window():
+    log, _ = run(ScriptedHumanConfig(every=1, start_step=4, duration_steps=6), episodes=1)
+    marks = [(step, events) for _, step, events in log if events]
+    assert marks == [(4, [Event.INTERVENE_BEGIN]), (10, [Event.INTERVENE_END])]
