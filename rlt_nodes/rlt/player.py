@@ -31,7 +31,7 @@ _SPIN_NS = 1_500_000  # wake up this long before a message is due and spin the r
 class PlayerConfig(Config):
     """Which bag the player replays and how."""
 
-    bag: str = ""  # rosbag2 folder (required)
+    bag: str = ""  # rosbag2 folder to replay (required)
     rate: float = 1.0  # 1 = recorded timing, 2 = twice as fast; 0 = as fast as possible
     topics: tuple[str, ...] = ()  # glob patterns of topics to play; empty = all
     exclude: tuple[str, ...] = ()  # glob patterns of topics not to play
@@ -42,8 +42,6 @@ class PlayerConfig(Config):
     wait_timeout_s: float = 10.0  # play anyway after waiting this long for them
 
     def validate(self) -> None:
-        if not self.bag:
-            self.fail("bag", "is required: the rosbag2 folder to replay")
         self.require_range("rate", 0.0, 1e6)
         self.require_range("start_offset_s", 0.0, 1e9)
         self.require_range("wait_timeout_s", 0.0, 3600.0)
@@ -74,6 +72,8 @@ class BagPlayer:
     def __init__(self, cfg: PlayerConfig) -> None:
         self.cfg = cfg
         path = Path(cfg.bag)
+        if not cfg.bag:
+            raise ValueError("PlayerConfig.bag is required: the rosbag2 folder to replay")
         if not path.exists():
             raise FileNotFoundError(f"PlayerConfig.bag: {path} does not exist")
         self._store = make_typestore()

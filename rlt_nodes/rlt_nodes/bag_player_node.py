@@ -27,6 +27,7 @@ class BagPlayerNode(Node):
 
     def __init__(self) -> None:
         super().__init__("bag_player")
+        self.stop, self.thread = threading.Event(), threading.Thread(target=self.play, daemon=True)
         self.cfg = declare_config(self, PlayerConfig, "player")
         self.player = BagPlayer(self.cfg)
         self.pubs = {
@@ -35,10 +36,11 @@ class BagPlayerNode(Node):
         }
         self.clock_pub = self.create_publisher(ClockMsg, "/clock", qos.STATE) if self.player.publishes_clock else None
         self.waiting = [self.resolve_topic_name(t) for t in self.cfg.wait_for]
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.play, daemon=True)
         self.created = time.monotonic()
-        self.start_timer = self.create_timer(0.02, self.maybe_start, clock=Clock(clock_type=ClockType.STEADY_TIME))
+        steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self.start_timer = self.create_timer(0.02, self.maybe_start, clock=steady)
+        self.done = False
+        self.create_timer(0.05, self.check_done, clock=steady)
         self.get_logger().info(f"{self.cfg.bag}: {len(self.pubs)} topics at rate {self.cfg.rate}")
 
     def maybe_start(self) -> None:
@@ -59,7 +61,10 @@ class BagPlayerNode(Node):
             f"played {summary['messages']} messages in {summary['wall_s']} s; lateness p50 "
             f"{summary['lateness_p50_ms']} ms, p99 {summary['lateness_p99_ms']} ms"
         )
-        if not self.stop.is_set():
+        self.done = True  # the executor thread ends the node (see check_done)
+
+    def check_done(self) -> None:
+        if self.done:
             finish(self, 0)
 
     def publish_clock(self, stamp_ns: int) -> None:

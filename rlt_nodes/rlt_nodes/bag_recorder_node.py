@@ -60,6 +60,8 @@ class BagRecorderNode(Node):
             )
 
     def destroy_node(self) -> None:
+        if not hasattr(self, "recorder"):  # failed at startup
+            return super().destroy_node()
         summary = self.recorder.stop()
         self.get_logger().info(
             f"{self.path}: {summary['messages']} messages, {summary['megabytes']} MB in {summary['wall_s']} s "

@@ -71,7 +71,7 @@ class JoystickNode(Node):
         self.published_at = time.monotonic()
 
     def destroy_node(self) -> None:
-        if self.pad is not None:
+        if getattr(self, "pad", None) is not None:
             self.pad.close()
         super().destroy_node()
 

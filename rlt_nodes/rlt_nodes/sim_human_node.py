@@ -46,7 +46,8 @@ class SimHumanNode(Node):
         self.pub.publish(convert.joy_to_msg(JoyState(axes, tuple(buttons), state.stamp_ns, frame_id="sim_human")))
 
     def destroy_node(self) -> None:
-        self.human.close()
+        if hasattr(self, "human"):
+            self.human.close()
         super().destroy_node()
 
 
