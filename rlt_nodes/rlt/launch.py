@@ -1,10 +1,11 @@
 """Sessions: which nodes run with which parameters, and a process supervisor that runs them without `ros2 launch`.
 
 `launch/sessions.yaml` is the one source of truth: for each session (sim, robot, replay) it lists the nodes
-(executable, name, required), the parameter file (ROS 2 params YAML keyed by node name) and the launch arguments
-with descriptions. `launch/*.launch.py` builds launch_ros `Node`s from `load_session()`; `rlt launch <session>`
-builds the same command lines with `plan()` and runs them as separate processes with `Supervisor`, which forwards
-Ctrl-C, stops every node when a required one exits, and returns non-zero when any node failed.
+(executable, name, required, topic remappings), the parameter file (ROS 2 params YAML keyed by node name) and the
+launch arguments with descriptions. `launch/*.launch.py` builds launch_ros `Node`s from `load_session()`;
+`rlt launch <session>` builds the same command lines with `plan()` and runs them as separate processes with
+`Supervisor`, which forwards Ctrl-C, stops every node when a required one exits, and returns non-zero when any node
+failed.
 This module is pure Python (no rclpy): it only reads YAML and starts processes.
 """
 
@@ -32,6 +33,7 @@ class NodeSpec:
     name: str
     required: bool = True
     threads: int = 0  # 0 = leave the process's thread counts alone; else OMP/torch threads for this node
+    remap: tuple[tuple[str, str], ...] = ()  # topic remappings (from, to), e.g. a shadow actor's outputs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,7 +72,7 @@ def load_session(name: str, launch_dir: Path = LAUNCH_DIR) -> Session:
         raise ValueError(f"unknown session {name!r} in {path}; expected one of {', '.join(sessions)}")
     raw = sessions[name]
     try:
-        nodes = tuple(NodeSpec(**n) for n in raw["nodes"])
+        nodes = tuple(NodeSpec(**{**n, "remap": tuple((n.get("remap") or {}).items())}) for n in raw["nodes"])
         params = launch_dir / raw["params"]
     except (KeyError, TypeError) as exc:
         raise ValueError(f"{path}: session {name!r} is malformed ({exc}); see the sim session for the format") from exc
@@ -125,6 +127,8 @@ def plan(
         cmd = [str(find_executable(node.executable)), "--ros-args", "-r", f"__node:={node.name}"]
         if namespace:
             cmd += ["-r", f"__ns:={namespace}"]
+        for source, target in node.remap:
+            cmd += ["-r", f"{source}:={target}"]
         cmd += ["--params-file", str(params_file or session.params_file)]
         for key, value in overrides.get(node.name, {}).items():
             cmd += ["-p", f"{key}:={value}"]

@@ -28,6 +28,7 @@ def describe(session_name: str) -> LaunchDescription:
                 name=node.name,
                 namespace=LaunchConfiguration("namespace"),
                 parameters=[LaunchConfiguration("params_file")],
+                remappings=list(node.remap),
                 additional_env=env,
                 output="screen",
                 on_exit=Shutdown(reason=f"required node {node.name} exited") if node.required else None,

@@ -43,7 +43,8 @@ class TeleopNode(Node):
 
     def on_joy(self, msg: Joy) -> None:
         joy = convert.joy_from_msg(msg)
-        out = self.teleop.on_joy(joy.axes, joy.buttons, joy.stamp_ns or self.now_ns())
+        # stamped with this node's clock, not the Joy's: repeats, releases and chunks then share one time base
+        out = self.teleop.on_joy(joy.axes, joy.buttons, self.now_ns())
         for event in out.events:
             self.pub_events.publish(convert.event_to_msg(event))
             self.get_logger().info(f"operator: {event.event.name} ({event.detail})")

@@ -9,7 +9,7 @@ import pytest
 
 from rlt.launch import LAUNCH_DIR, Launch, NodeSpec, Supervisor, load_session, parse_overrides, plan
 
-SESSIONS = ("sim", "sim_eval", "robot", "robot_split", "robot_learner")
+SESSIONS = ("sim", "sim_eval", "robot", "robot_split", "robot_learner", "sim_human", "sim_teleop", "replay")
 
 
 class _Recorder:
@@ -67,6 +67,8 @@ def test_launch_file_and_runner_agree(name, monkeypatch, tmp_path):
         )
         assert launch.cmd[launch.cmd.index("--params-file") + 1] == str(session.params_file)
         assert (node_kwargs["on_exit"] is not None) == launch.node.required
+        remaps = [launch.cmd[i + 1] for i, arg in enumerate(launch.cmd) if arg == "-r"][1:]  # after __node:=
+        assert [f"{a}:={b}" for a, b in node_kwargs["remappings"]] == remaps
 
 
 def test_every_session_loads_and_names_existing_params():

@@ -1,0 +1,7 @@
+"""ros2 launch file of the sim_human session; nodes and parameters come from launch/sessions.yaml (see rlt.launch)."""
+
+from rlt_nodes.launch_description import describe
+
+
+def generate_launch_description():
+    return describe("sim_human")
