@@ -139,6 +139,25 @@ def plan(
     return launches
 
 
+def param_text(value: object) -> str:
+    """A value as `-p name:=<text>` parses it back: true/false, numbers, ['a', 'b'] lists."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(repr(v) if isinstance(v, str) else param_text(v) for v in value) + "]"
+    return str(value)
+
+
+def single(executable: str, name: str, params: Mapping[str, object], namespace: str = "") -> Launch:
+    """One node outside any session (e.g. `rlt bag record`): `<exe> --ros-args -r __node:=<name> -p k:=v...`."""
+    cmd = [str(find_executable(executable)), "--ros-args", "-r", f"__node:={name}"]
+    if namespace:
+        cmd += ["-r", f"__ns:={namespace}"]
+    for key, value in params.items():
+        cmd += ["-p", f"{key}:={param_text(value)}"]
+    return Launch(NodeSpec(executable, name), tuple(cmd), dict(os.environ))
+
+
 class Supervisor:
     """Run launches as separate processes; stop all when a required one exits; forward SIGINT/SIGTERM."""
 

@@ -105,6 +105,8 @@ class RecorderStats:
     started_ns: int
     stopped_ns: int = 0
     topics: dict[str, TopicStats] = dataclasses.field(default_factory=dict)
+    first_ns: int = 0  # log time of the first message (0: none yet)
+    last_ns: int = 0  # log time of the last message
     flushes: int = 0
     queue_peak_bytes: int = 0
     writer_busy_s: float = 0.0  # time the writer thread spent writing and flushing
@@ -124,6 +126,7 @@ class RecorderStats:
     def summary(self) -> dict[str, object]:
         """Rates over the recording's wall time, the writer's load and per-topic counts (JSON-ready)."""
         wall = max((self.stopped_ns or time.time_ns()) - self.started_ns, 1) / 1e9
+        active = max(self.last_ns - self.first_ns, 1) / 1e9  # while messages flowed (not the startup wait)
         mb = self.bytes / 1e6
         return {
             "wall_s": round(wall, 3),
@@ -131,6 +134,9 @@ class RecorderStats:
             "megabytes": round(mb, 3),
             "messages_per_s": round(self.messages / wall, 1),
             "mb_per_s": round(mb / wall, 3),
+            "active_s": round(active, 3),
+            "active_messages_per_s": round(self.messages / active, 1),
+            "active_mb_per_s": round(mb / active, 3),
             "dropped": self.dropped,
             "flushes": self.flushes,
             "queue_peak_mb": round(self.queue_peak_bytes / 1e6, 3),
@@ -246,6 +252,8 @@ class BagRecorder:
                 self._bag.add_topic(topic, msgtype, qos)
                 continue
             self._bag.write_raw(topic, stamp, data)
+            self.stats.first_ns = self.stats.first_ns or stamp
+            self.stats.last_ns = stamp
             stats = self.stats.topics[topic]
             stats.messages += 1
             stats.bytes += len(data)
