@@ -172,5 +172,5 @@ def test_player_rate_selection_and_stop(tmp_path, store):
     assert BagPlayer(PlayerConfig(bag=str(tmp_path / "bag"))).run(lambda t, r: None, stop).messages == 0
     with pytest.raises(ValueError, match="select none"):
         BagPlayer(PlayerConfig(bag=str(tmp_path / "bag"), topics=("/nothing",)))
-    with pytest.raises(ValueError, match=r"PlayerConfig\.bag"):
-        PlayerConfig()
+    with pytest.raises(ValueError, match=r"PlayerConfig\.bag is required"):
+        BagPlayer(PlayerConfig())
