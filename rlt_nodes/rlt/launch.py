@@ -131,7 +131,8 @@ def plan(
             cmd += ["-r", f"{source}:={target}"]
         cmd += ["--params-file", str(params_file or session.params_file)]
         for key, value in overrides.get(node.name, {}).items():
-            cmd += ["-p", f"{key}:={value}"]
+            # node-scoped: a bare `-p key:=value` loses to the params file's entry under the node's name
+            cmd += ["-p", f"{node.name}:{key}:={value}"]
         env = dict(os.environ)
         if node.threads:
             env.update(OMP_NUM_THREADS=str(node.threads), RLT_TORCH_THREADS=str(node.threads))

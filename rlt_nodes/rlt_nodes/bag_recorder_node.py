@@ -63,9 +63,12 @@ class BagRecorderNode(Node):
         if not hasattr(self, "recorder"):  # failed at startup
             return super().destroy_node()
         summary = self.recorder.stop()
-        self.get_logger().info(
-            f"{self.path}: {summary['messages']} messages, {summary['megabytes']} MB in {summary['wall_s']} s "
-            f"({summary['messages_per_s']} msg/s, {summary['mb_per_s']} MB/s), {summary['dropped']} dropped"
+        # print, not the logger: at shutdown the context (and /rosout) may already be gone
+        print(
+            f"[bag_recorder] {self.path}: {summary['messages']} messages, {summary['megabytes']} MB in "
+            f"{summary['wall_s']} s ({summary['messages_per_s']} msg/s, {summary['mb_per_s']} MB/s), "
+            f"{summary['dropped']} dropped",
+            flush=True,
         )
         super().destroy_node()
 

@@ -174,3 +174,22 @@ def test_player_rate_selection_and_stop(tmp_path, store):
         BagPlayer(PlayerConfig(bag=str(tmp_path / "bag"), topics=("/nothing",)))
     with pytest.raises(ValueError, match=r"PlayerConfig\.bag is required"):
         BagPlayer(PlayerConfig())
+
+
+def test_cli_info_and_repair(tmp_path, store, capsys):
+    from rlt import cli
+
+    msgs = samples(store, n=3)
+    recorder = BagRecorder(tmp_path / "bag", RecorderConfig())
+    for topic, msgtype in sorted({(t, m) for t, m, _ in msgs}):
+        recorder.add_topic(topic, msgtype)
+    for topic, _, raw in msgs:
+        recorder.put(topic, raw)
+    recorder.stop()
+    assert cli.main(["bag", "info", str(tmp_path / "bag")]) == 0
+    out = capsys.readouterr().out
+    assert f"{len(msgs)} messages" in out and store.hash_rihs01("rlt_msgs/msg/ActionChunk") in out
+    assert "/human/action_chunk" in out and "0 dropped" in out
+    assert cli.main(["bag", "repair", str(tmp_path / "bag")]) == 0
+    assert "nothing to repair" in capsys.readouterr().out
+    assert cli.main(["bag", "info", str(tmp_path / "nope")]) == 2  # one clear error line

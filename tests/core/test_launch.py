@@ -85,6 +85,15 @@ def test_overrides_parse_and_unknown_nodes_are_refused(tmp_path, monkeypatch):
     }
     with pytest.raises(ValueError, match="expected NODE:PARAM=VALUE"):
         parse_overrides(["actor.sigma=1"])
+    bin_dir = tmp_path / "lib" / "rlt_nodes"
+    bin_dir.mkdir(parents=True)
+    for node in load_session("sim").nodes:
+        (bin_dir / node.executable).touch()
+    monkeypatch.setenv("AMENT_PREFIX_PATH", str(tmp_path))
+    actor = next(x for x in plan(load_session("sim"), overrides={"actor": {"actor.mode": "eval"}})
+                 if x.node.name == "actor")
+    # node-scoped, or the params file's entry under the node's name would win over it
+    assert actor.cmd[-2:] == ("-p", "actor:actor.mode:=eval")
     with pytest.raises(ValueError, match=r"unknown node\(s\) \['critic'\]"):
         plan(load_session("sim"), overrides={"critic": {"x": "1"}})
 
