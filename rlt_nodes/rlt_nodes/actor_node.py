@@ -33,7 +33,7 @@ class ActorNode(Node):
         self.create_subscription(VlaOutput, "vla/output", self.on_vla_output, qos.VLA_OUTPUT)
         self.create_subscription(PolicyWeights, "rl/actor_weights", self.on_weights, qos.LATCHED)
         self.create_subscription(ActionChunk, "human/action_chunk", self.on_human, qos.CONTROL)
-        self.create_subscription(EpisodeEvent, "teleop/events", self.on_teleop_event, qos.EVENTS)
+        self.create_subscription(EpisodeEvent, "teleop/events", self.on_teleop_event, qos.CONTROL)
         self.held: ActionChunk | None = None  # chunk waiting for the learner to catch up (lockstep sim)
         self.held_since = 0.0
         self.max_wait_s = self.declare_parameter("max_learner_wait_s", 30.0).value  # then act anyway (no deadlock)

@@ -46,7 +46,7 @@ class SimDriverNode(Node):
         self.pub_events = self.create_publisher(EpisodeEvent, "episode/events", qos.EVENTS)
         self.pub_clock = self.create_publisher(Clock, "/clock", qos.STATE)
         self.create_subscription(ActionChunk, "action_chunk", self.on_chunk, qos.CONTROL)
-        self.create_subscription(EpisodeEvent, "teleop/events", self.on_operator, qos.EVENTS)
+        self.create_subscription(EpisodeEvent, "teleop/events", self.on_operator, qos.CONTROL)
         period = 1e-3 if self.cfg.realtime_factor == 0 else 1.0 / (sim_cfg.control_hz * self.cfg.realtime_factor)
         self.timer = self.create_timer(period, self.tick)
         self.requested_at = 0.0

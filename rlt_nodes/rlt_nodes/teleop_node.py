@@ -30,7 +30,8 @@ class TeleopNode(Node):
         self.period_ns = int(1e9 / cfg.rate_hz)
         self.sent_ns = 0
         self.pub_chunk = self.create_publisher(ActionChunk, "human/action_chunk", qos.CONTROL)
-        self.pub_events = self.create_publisher(EpisodeEvent, "teleop/events", qos.EVENTS)
+        # volatile: a node that joins late (or restarts) never acts on an old button press
+        self.pub_events = self.create_publisher(EpisodeEvent, "teleop/events", qos.CONTROL)
         self.create_subscription(Joy, "joy", self.on_joy, qos.JOY)
         self.create_timer(1.0 / cfg.rate_hz, self.repeat)
         self.get_logger().info(

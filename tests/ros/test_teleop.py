@@ -23,7 +23,7 @@ def test_teleop_node_maps_joy_to_human_chunks_and_events(ros, spawn):
     node.create_subscription(ActionChunk, "human/action_chunk", lambda m: chunks.append(convert.chunk_from_msg(m)),
                              qos.CONTROL)
     node.create_subscription(EpisodeEvent, "teleop/events", lambda m: events.append(convert.event_from_msg(m)),
-                             qos.EVENTS)
+                             qos.CONTROL)
     pub = node.create_publisher(Joy, "joy", qos.JOY)
     spawn("teleop", {"mapping": "ps4", "teleop.chunk_len": 5, "teleop.rate_hz": 1.0})
     ros.spin_until(lambda: pub.get_subscription_count() > 0 and node.count_publishers("teleop/events") > 0, 30,
