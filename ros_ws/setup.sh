@@ -13,7 +13,8 @@
 #  4. ros_ws/env.sh: source it to get the venv, the workspace, RMW_IMPLEMENTATION, loopback-only discovery
 #     (ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST) and a Fast DDS profile with a 16 MB shared-memory segment.
 #
-# --gpu     replace onnxruntime by onnxruntime-gpu (same version) for the CUDA execution provider.
+# --gpu     replace onnxruntime by the GPU build named on the lock's "# gpu:" line (from requirements.in; else
+#           onnxruntime-gpu of the same version) for the CUDA execution provider.
 # --relock  re-resolve ros_ws/requirements.in into ros_ws/requirements.lock (needs network to PyPI).
 # --clean   remove the workspace build (not the shared venv) first.
 set -euo pipefail
@@ -55,6 +56,7 @@ for l in lines:
     if name in ("pip", "setuptools", "wheel") or "ros-" + name.replace("_", "-") in names:
         continue
     print(l.replace("+cpu", ""))'
+    sed -n '/^# gpu: /p' "$WS/requirements.in"  # the GPU build --gpu installs, kept in the one lock
   } > "$WS/requirements.lock"
 fi
 
@@ -71,9 +73,11 @@ if [ ! -f "$VENV/.complete" ]; then
   # (pip warns about every name missing from this machine's local index mirrors: filter that noise only)
   "$VENV/bin/pip" install -q -r "$LOCK" 2>&1 | { grep -v "^WARNING: Location" || true; }
   if [ "$GPU" = 1 ]; then
-    ORT=$(grep -E '^onnxruntime==' "$LOCK" | cut -d= -f3)
+    GPU_PINS=$(sed -n 's/^# gpu: //p' "$LOCK")
+    [ -n "$GPU_PINS" ] || GPU_PINS="onnxruntime-gpu==$(grep -E '^onnxruntime==' "$LOCK" | cut -d= -f3)"
     "$VENV/bin/pip" uninstall -q -y onnxruntime
-    "$VENV/bin/pip" install -q "onnxruntime-gpu==$ORT"
+    # shellcheck disable=SC2086  # one or more requirement specifiers
+    "$VENV/bin/pip" install -q $GPU_PINS 2>&1 | { grep -v "^WARNING: Location" || true; }
   fi
   # 2. path fix: point the wheels' CMake exports at this interpreter's and numpy's include dirs
   PYINC=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')

@@ -104,6 +104,8 @@ class OnnxVla(_SpecView):
         if threads > 0:
             options.intra_op_num_threads = threads
         chosen = resolve_providers(providers, ort.get_available_providers())
+        if CUDA in chosen and hasattr(ort, "preload_dlls"):
+            ort.preload_dlls()  # CUDA + cuDNN from the nvidia wheels of onnxruntime-gpu[cuda,cudnn] (setup.sh --gpu)
         self.session = ort.InferenceSession(str(self.path), options, providers=chosen)
         self.provider: str = self.session.get_providers()[0]  # the one that runs the graph
         meta = self.session.get_modelmeta().custom_metadata_map
