@@ -13,5 +13,5 @@ run: setup  ## the main job: the sim RLT session on embedded defaults
 test: setup  ## all tests (core, sim, ROS)
 	@$(ENV) && RLT_REQUIRE_ROS=1 python -m pytest tests -q $(PYTEST_ARGS)
 
-lint: setup
-	@$(ENV) && ruff check .
+lint: setup  ## ruff on all Python, hadolint (pinned in the lock) on the robot image recipe
+	@$(ENV) && ruff check . && hadolint docker/Dockerfile
