@@ -32,6 +32,8 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("bag", "eval"): ("bag_eval", "run an actor checkpoint on a bag's VLA outputs: chunk differences, critic values"),
     ("bag", "info"): ("bag_info", "topics, types, counts, type hashes, QoS and recording statistics of a bag"),
     ("bag", "repair"): ("bag_repair", "make an interrupted recording readable again, up to its last flush"),
+    ("robot", "cameras"): ("robot_cameras", "list the connected RealSense cameras and their serial numbers"),
+    ("robot", "event"): ("robot_event", "send an operator command (start, reset, handoff, success, failure)"),
 }
 
 GROUP_HELP: dict[tuple[str, ...], str] = {
@@ -40,6 +42,7 @@ GROUP_HELP: dict[tuple[str, ...], str] = {
     ("train",): "train the base VLA and the RL-token encoder",
     ("diagnose",): "diagnostics of trained models",
     ("bag",): "record, replay and evaluate rosbags (MCAP)",
+    ("robot",): "on-robot helpers: cameras, operator commands",
 }
 
 

@@ -1,5 +1,6 @@
 """The chunk_executor process against a fake ros2_control arm: huge, NaN and missing chunks; limits and the hold."""
 
+import subprocess
 import time
 
 import numpy as np
@@ -8,9 +9,9 @@ from rlt_msgs.msg import ActionChunk, ChunkRequest, EpisodeEvent
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory
 
+from rlt.launch import find_executable
 from rlt.robot.executor import SIM_JOINTS
 from rlt.types import ActionChunk as Chunk
-from rlt.types import EpisodeEvent as Event
 from rlt.types import Event as EventKind
 from rlt.types import Source
 from rlt_nodes import convert, qos
@@ -20,6 +21,7 @@ AXES = ("dx", "dy", "dz", "dyaw")
 PARAMS = {
     "executor.chunk_len": 5,
     "executor.observe_stride": 0,
+    "executor.max_chunk_age_s": 5.0,  # staleness is tested in tests/core; a loaded CI machine answers slowly
     "safety.workspace_min": "[-0.02, -0.3, 0.0, -3.2]",  # x may only go 2 cm either way
     "safety.workspace_max": "[0.02, 0.3, 0.3, 3.2]",
     "controller_topic": "arm_controller/joint_trajectory",
@@ -67,7 +69,12 @@ def test_executor_respects_limits_and_holds_when_chunks_stop(ros, spawn):
         "executor discovery",
     )
     ros.spin_until(lambda: len(arm.trajectories) > 0, 10, "the idle hold")  # no episode yet: a stop point
-    operator.publish(convert.event_to_msg(Event(EventKind.START, detail="test")))
+    # START from the command-line tool (`rlt robot event start` runs it), as an operator without a gamepad would
+    tool = subprocess.Popen(
+        [str(find_executable("operator")), "start"], env=ros.env(), stdout=subprocess.PIPE, text=True
+    )
+    ros.spin_until(lambda: tool.poll() is not None, 30, "the operator tool")
+    assert tool.returncode == 0 and "START sent" in tool.stdout.read()
     rows = [
         np.tile(np.float32([1e30, 0.0, 0.0, 0.0]), (5, 1)),  # huge: clamped to 4 mm per step, up to the 2 cm x wall
         np.tile(np.float32([-3.4e38, 1.0, -1.0, 1e9]), (5, 1)),
@@ -84,6 +91,8 @@ def test_executor_respects_limits_and_holds_when_chunks_stop(ros, spawn):
         chunks.publish(convert.chunk_to_msg(chunk))
     ros.spin_until(lambda: len([r for r in requests if r.need_chunk]) > 3, 10, "the request after the last chunk")
     ros.spin_until(lambda: "holding position: no fresh chunk" in executor.output(), 5, "the watchdog")
+    settle = time.monotonic() + 0.3  # the log line can come before the stop point's delivery
+    ros.spin_until(lambda: time.monotonic() > settle, 2, "the stop point")
     held, n = arm.trajectories[-1], len(arm.trajectories)
     assert len(held[1]) == 1 and not held[2].any(), "a hold is one point at rest"
     deadline = time.monotonic() + 0.5
@@ -91,11 +100,12 @@ def test_executor_respects_limits_and_holds_when_chunks_stop(ros, spawn):
     assert len(arm.trajectories) == n, "the stop point is sent once; nothing moves while no chunk comes"
     assert executor.proc.poll() is None, executor.output()
     assert EventKind.START in events
-    assert len(arm.trajectories) == 17, (
-        f"expected the idle stop, 3 chunks x 5 rows, the watchdog stop\n{executor.output()}"
-    )
     firsts = np.array([t[1][0] for t in arm.trajectories])
     steps = np.abs(np.diff(firsts, axis=0))
+    moved = steps.any(axis=1)
+    assert moved.sum() == 15, f"expected 3 chunks x 5 rows of motion\n{executor.output()}"
+    for (_, positions, velocities), move in zip(arm.trajectories[1:], moved, strict=True):
+        assert move or (len(positions) == 1 and not velocities.any()), "every other command is a stop point"
     assert (steps[:, :3] <= 0.004 + 1e-9).all() and (steps[:, 3] <= 0.025 + 1e-9).all()  # ee step, yaw velocity
     assert (np.abs(firsts[:, 0]) <= 0.02 + 1e-9).all() and firsts[:, 0].max() == pytest.approx(0.02)
     assert np.allclose(held[1][0], firsts[-2]), "the hold is at the last commanded target"

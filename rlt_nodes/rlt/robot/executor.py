@@ -247,6 +247,8 @@ class ChunkExecutor:
             self._rows, self._mode, self._source = self._next
             self._next = None
         if not self._rows:
+            if not self.step_count:
+                return self._hold(out, "waiting for the episode's first chunk")
             return self._hold(out, "no fresh chunk before the current one ran out (watchdog)")
         row = self._rows.pop(0)
         try:
