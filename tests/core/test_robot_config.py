@@ -2,13 +2,16 @@
 
 import yaml
 
+from rlt.joystick import JoystickConfig
 from rlt.launch import LAUNCH_DIR, load_session
+from rlt.recorder import RecorderConfig
 from rlt.rl.actor_core import ActorConfig
 from rlt.rl.config import RLConfig
 from rlt.robot.executor import ChunkExecutor, ExecutorConfig
 from rlt.robot.realsense import RealSenseConfig
 from rlt.robot.safety import SafetyConfig
 from rlt.serving import VlaServerConfig
+from rlt.teleop import TeleopConfig, load_mapping
 
 
 def params(node: str) -> dict:
@@ -30,6 +33,14 @@ def test_robot_params_build_every_config_and_agree():
     assert rl.proprio_dim == 2 * len(vla["joint_names"]) and rl.chunk_len == executor.chunk_len
     assert rl.action_scale == safety.max_ee_step and rl.action_dim == len(executor.action_axes)
     assert vla["lockstep"] is False and vla["sync_tolerance_s"] > 0
+    teleop = TeleopConfig.from_dict(params("teleop")["teleop"])
+    mapping = load_mapping(params("teleop")["mapping"])
+    JoystickConfig.from_dict(params("joystick")["joystick"])
+    recorder = RecorderConfig.from_dict(params("recorder")["recorder"])
+    assert teleop.chunk_len == executor.chunk_len and teleop.rate_hz == executor.control_hz
+    assert teleop.axis_names == executor.action_axes
+    assert all(abs(s) <= m for s, m in zip(mapping.scales, safety.max_ee_step, strict=True))  # full stick is allowed
+    assert f"{params('chunk_executor')['controller_topic']}" in recorder.topics
 
 
 def test_the_split_sessions_cover_the_robot_session():
