@@ -56,7 +56,11 @@ class VlaNode(Node):
         self.serve()
 
     def on_joints(self, msg: JointState) -> None:
-        proprio = convert.proprio_from_joint_state(msg, self.joint_names)
+        try:
+            proprio = convert.proprio_from_joint_state(msg, self.joint_names)
+        except ValueError as exc:  # e.g. a second joint_states publisher (a gripper) without our joints
+            self.get_logger().warning(f"joint_states ignored: {exc}", throttle_duration_sec=5.0)
+            return
         self.sync.add_proprio(convert.stamp_to_ns(msg.header.stamp), proprio)
         self.serve()
 
