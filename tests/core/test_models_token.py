@@ -22,8 +22,9 @@ def _token(**changes) -> RlToken:
     return RlToken(tiny_token_config(**changes), D, M).eval()
 
 
-def test_shapes():
-    token = _token()
+@pytest.mark.parametrize("slots", [1, 3])
+def test_shapes(slots):
+    token = _token(slots=slots)
     prefix = torch.randn(3, M, D)
     z = token.encode(prefix)
     assert z.shape == (3, 8)
@@ -40,8 +41,9 @@ def test_rl_token_is_read_at_the_appended_last_position():
     assert not torch.allclose(z, token.encode(prefix))
 
 
-def test_decoder_is_causal():
-    token = _token()
+@pytest.mark.parametrize("slots", [1, 3])
+def test_decoder_is_causal(slots):
+    token = _token(slots=slots)
     prefix, z = torch.randn(2, M, D), torch.randn(2, 8)
     out = token.decode(z, prefix)
     j = 4

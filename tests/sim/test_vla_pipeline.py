@@ -64,13 +64,13 @@ def test_real_token_beats_a_shuffled_one(pipeline):
 def test_recipe_records_a_folder_of_datasets_read_as_one(tmp_path):
     pytest.importorskip("mujoco")
     from rlt.models.data import load_episodes
-    from rlt.models.recipe import RECIPE, record_vla_demos
+    from rlt.models.recipe import recipe_parts, record_vla_demos
 
-    root = record_vla_demos(tmp_path / "demos", image_size=IMAGE_SIZE, scale=0.005, progress=False)
-    assert sorted(p.name for p in root.iterdir()) == sorted(part.name for part in RECIPE)
+    root = record_vla_demos(tmp_path / "demos", image_size=IMAGE_SIZE, scale=0.005, progress=False, approach=True)
+    assert sorted(p.name for p in root.iterdir()) == sorted(part.name for part in recipe_parts(approach=True))
     episodes = load_episodes(root)
     assert len(episodes) == 3  # 2 critical + 1 full
     assert {ep.images["wrist"].shape[1] for ep in episodes} == {IMAGE_SIZE}
-    record_vla_demos(root, image_size=IMAGE_SIZE, scale=0.005, progress=False)  # parts present: kept as they are
+    record_vla_demos(root, image_size=IMAGE_SIZE, scale=0.005, progress=False, approach=True)  # parts present: kept as they are
     with pytest.raises(FileNotFoundError, match="--record-demos"):
         load_episodes(tmp_path / "nothing")

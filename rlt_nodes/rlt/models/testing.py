@@ -38,7 +38,7 @@ def tiny_train_config(**changes: object) -> VlaTrainConfig:
 
 
 def tiny_token_config(**changes: object) -> TokenConfig:
-    values = {"token_dim": 8, "layers": 1, "heads": 2, "mlp_ratio": 2, "steps": 4, "batch_size": 8,
+    values = {"token_dim": 8, "slots": 1, "layers": 1, "heads": 2, "mlp_ratio": 2, "steps": 4, "batch_size": 8,
               "warmup_steps": 1, "checkpoint_every": 2}
     return TokenConfig(**{**values, **changes})
 
