@@ -108,3 +108,18 @@ def spawn(ros: RosHarness) -> Iterator[Callable[..., NodeProcess]]:
     yield start
     for p in procs:
         p.stop()
+
+
+@pytest.fixture
+def tiny_rl_params() -> dict[str, object]:
+    """RL parameters of actor and learner for process tests: tiny nets, learning after 4 transitions."""
+    return {
+        "rl.token_dim": 8,
+        "rl.hidden": "[32, 32]",
+        "rl.learning_starts": 4,
+        "rl.batch_size": 4,
+        "rl.weights_every": 5,
+        "rl.warmup_episodes": 0,
+        "rl.buffer_capacity": 200,
+        "rl.num_threads": 1,
+    }

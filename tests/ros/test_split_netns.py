@@ -29,16 +29,6 @@ from rlt.launch import find_executable
 pytestmark = pytest.mark.ros
 ROOT = Path(__file__).resolve().parents[2]
 HELPER = Path(__file__).parent / "helpers" / "fake_vla_driver.py"
-RL = {
-    "rl.token_dim": 8,
-    "rl.hidden": "[32, 32]",
-    "rl.learning_starts": 4,
-    "rl.batch_size": 4,
-    "rl.weights_every": 5,
-    "rl.warmup_episodes": 0,
-    "rl.buffer_capacity": 200,
-    "rl.num_threads": 1,
-}
 
 
 def _ip(*args: str) -> subprocess.CompletedProcess:
@@ -121,7 +111,7 @@ def node_cmd(executable: str, name: str, params: dict[str, object]) -> list[str]
 
 
 @pytest.mark.parametrize("veth", ["subnet", "static_peers"], indirect=True)
-def test_learner_and_actor_in_two_namespaces(veth, ros_domain, tmp_path):
+def test_learner_and_actor_in_two_namespaces(veth, ros_domain, tmp_path, tiny_rl_params):
     """subnet: ROS_AUTOMATIC_DISCOVERY_RANGE=SUBNET over a link that passes multicast. static_peers: a link without
     a multicast route, LOCALHOST discovery on each machine plus ROS_STATIC_PEERS = the other machine's address."""
     discovery = "subnet" if veth.multicast else "static_peers"
@@ -149,8 +139,8 @@ def test_learner_and_actor_in_two_namespaces(veth, ros_domain, tmp_path):
 
     try:
         before = veth.tx_bytes(0) + veth.tx_bytes(1)
-        start("learner", 0, node_cmd("learner", "learner", RL))
-        start("actor", 1, node_cmd("actor", "actor", RL))
+        start("learner", 0, node_cmd("learner", "learner", tiny_rl_params))
+        start("actor", 1, node_cmd("actor", "actor", tiny_rl_params))
         start("driver", 1, [sys.executable, str(HELPER), "90"])
         code = procs["driver"].wait(timeout=120)
         crossed = veth.tx_bytes(0) + veth.tx_bytes(1) - before

@@ -71,6 +71,6 @@ def test_recipe_records_a_folder_of_datasets_read_as_one(tmp_path):
     episodes = load_episodes(root)
     assert len(episodes) == 3  # 2 critical + 1 full
     assert {ep.images["wrist"].shape[1] for ep in episodes} == {IMAGE_SIZE}
-    record_vla_demos(root, image_size=IMAGE_SIZE, scale=0.005, progress=False, approach=True)  # parts present: kept as they are
+    record_vla_demos(root, image_size=IMAGE_SIZE, scale=0.005, progress=False, approach=True)  # kept as they are
     with pytest.raises(FileNotFoundError, match="--record-demos"):
         load_episodes(tmp_path / "nothing")

@@ -3,7 +3,8 @@
 Usage: fake_vla_driver.py TIMEOUT_S  (ROS_DOMAIN_ID and discovery settings from the environment).
 It publishes critical-phase `vla/output`s (random tokens, tiny reference chunks) to the actor, answering each of the
 actor's chunks with the next request, and exits 0 once the actor acts with weights version >= 2 from the learner,
-which it can only have received over DDS; 1 on timeout. Prints one line per milestone for the test log.
+which it can only have received over DDS; 1 on timeout or if the versions the actor uses
+ever decrease. Prints one line per milestone for the test log.
 """
 
 import sys
@@ -70,6 +71,9 @@ def main() -> int:
             if request.need_chunk and not spin_until(lambda n=n: len(chunks) > n, f"chunk {episode}/{step}"):
                 return 1
         used = [c.policy_version for c in chunks if c.source == Source.ACTOR]
+        if used != sorted(used):
+            print(f"the actor's weight versions went back: {used}", flush=True)
+            return 1
         if used and used[-1] >= 2:
             print(f"actor acts with learned weights v{used[-1]} after {episode + 1} episodes", flush=True)
             return 0
