@@ -27,7 +27,10 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "beta0": {"rl.beta": 0.0},  # no BC regularizer toward the reference chunk
     "no_passthrough": {"rl.use_reference": False},  # the actor does not see the reference chunk
     "no_dropout": {"rl.ref_dropout": 0.0},  # no reference-action dropout
+    "no_token": {},  # no RL token: z_rl := features of a self-supervised CNN on the raw images (vla_cnn.onnx)
 }
+# ablations whose policy reads the image-feature ONNX (artifacts/vla_cnn.onnx) instead of the RL token's
+IMAGE_FEATURE_ABLATIONS: frozenset[str] = frozenset({"no_token"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,6 +128,10 @@ class SimSession:
             print(f"[session] training the base VLA -> {vla_dir}", flush=True)
             train_vla(demos, vla_dir, vla_cfg, train_cfg, resume=(vla_dir / "vla.pt").is_file(), progress=self.progress)
             (vla_dir / "DONE").touch()
+        if self.cfg.ablation in IMAGE_FEATURE_ABLATIONS:  # the RL token is not needed: skip it
+            onnx = self.build_image_feature_onnx(vla_dir / "vla.pt", demos)
+            self.timings["artifacts_s"] = time.monotonic() - t0
+            return onnx
         if not (token_dir / "token.pt").is_file():
             print(f"[session] training the RL token -> {token_dir}", flush=True)
             train_token(vla_dir / "vla.pt", demos, token_dir, token_cfg, progress=self.progress)
@@ -132,6 +139,26 @@ class SimSession:
             print(f"[session] exporting {onnx}", flush=True)
             export_onnx(vla_dir / "vla.pt", token_dir / "token.pt", onnx)
         self.timings["artifacts_s"] = time.monotonic() - t0
+        return onnx
+
+    def build_image_feature_onnx(self, vla_checkpoint: Path, demos: Path) -> Path:
+        """The "no RL token" ablation's model: the image-feature CNN (trained on `demos` unless cached in
+        `artifacts/image_features/`) exported with the VLA as `artifacts/vla_cnn.onnx` (cached too)."""
+        from rlt.models.config import ImageFeaturesConfig
+        from rlt.models.export import export_onnx
+        from rlt.models.image_features import CHECKPOINT_NAME, train_image_features
+        from rlt.models.testing import tiny_image_features_config
+
+        out_dir, onnx = self.art / "image_features", self.art / "vla_cnn.onnx"
+        if not (out_dir / CHECKPOINT_NAME).is_file() or not (out_dir / "DONE").is_file():
+            print(f"[session] training the image-feature encoder (no-RL-token ablation) -> {out_dir}", flush=True)
+            cfg = tiny_image_features_config() if self.cfg.tiny else ImageFeaturesConfig()
+            train_image_features(vla_checkpoint, demos, out_dir, cfg, progress=self.progress)
+            (out_dir / "DONE").touch()
+            onnx.unlink(missing_ok=True)  # exported from an older encoder
+        if not onnx.is_file():
+            print(f"[session] exporting {onnx}", flush=True)
+            export_onnx(vla_checkpoint, out_dir / CHECKPOINT_NAME, onnx)
         return onnx
 
     # ------------------------------------------------------------------ launched phases

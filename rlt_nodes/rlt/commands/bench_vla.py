@@ -14,7 +14,8 @@ DEFAULT_TOKEN = Path("artifacts/token/token.pt")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--onnx", type=Path, default=DEFAULT_ONNX, help="exported VLA")
     parser.add_argument("--vla", type=Path, default=DEFAULT_VLA, help="VLA checkpoint for the PyTorch baseline")
-    parser.add_argument("--token", type=Path, default=DEFAULT_TOKEN, help="RL-token checkpoint for the baseline")
+    parser.add_argument("--token", type=Path, default=DEFAULT_TOKEN,
+                        help="RL-token (or image-feature) checkpoint for the baseline")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch baseline")
     parser.add_argument("--iterations", type=int, default=200, help="timed forward passes per runtime")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads of each runtime")

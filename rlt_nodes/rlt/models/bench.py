@@ -30,7 +30,8 @@ def bench_vla(
 ) -> dict[str, Any]:
     """Forward-pass latency per runtime: {"runtimes": {name: {p50_ms, p99_ms, mean_ms}}, ...}.
 
-    Runtimes: "onnx_cpu", "onnx_cuda" (if available), "torch_cpu" (if both checkpoints are given). Also returns
+    Runtimes: "onnx_cpu", "onnx_cuda" (if available), "torch_cpu" (if both checkpoints are given; the second is
+    the RL token's or the image-feature encoder's, whichever the ONNX file was exported with). Also returns
     "torch_over_onnx_cpu" (PyTorch p50 / ONNX CPU p50: > 1 means ONNX Runtime is faster), "threads",
     "iterations", "model_id", "cpus".
     """
@@ -90,12 +91,11 @@ def _torch_infer(vla_checkpoint: str | Path, token_checkpoint: str | Path,
     """PyTorch forward of the exported module, with the same inputs and outputs as `OnnxVla.infer`."""
     import torch
 
-    from rlt.models.export import ExportedVla
-    from rlt.models.rl_token import load_token
+    from rlt.models.export import ExportedVla, load_encoder
     from rlt.models.vla import load_vla
 
     torch.set_num_threads(threads)
-    model = ExportedVla(load_vla(vla_checkpoint), load_token(token_checkpoint)).eval()
+    model = ExportedVla(load_vla(vla_checkpoint), load_encoder(token_checkpoint)).eval()
     cameras = model.vla.cfg.cameras
 
     @torch.inference_mode()

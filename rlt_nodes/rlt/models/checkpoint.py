@@ -1,8 +1,8 @@
 """Checkpoint files of the models: atomic writes and kind-checked loads (`torch.load(weights_only=True)`).
 
-A checkpoint is a dict with a "kind" string (e.g. "rlt.vla", "rlt.token"), the model's config as a plain dict and its
-state dict, plus whatever the trainer needs to resume (optimizer state, step, generator state): tensors and
-plain Python values only, so loading never unpickles code.
+A checkpoint is a dict with a "kind" string (e.g. "rlt.vla", "rlt.token", "rlt.image_features"), the model's
+config as a plain dict and its state dict, plus whatever the trainer needs to resume (optimizer state, step,
+generator state): tensors and plain Python values only, so loading never unpickles code.
 """
 
 from __future__ import annotations
@@ -20,6 +20,15 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     torch.save(payload, tmp)
     tmp.replace(path)
+
+
+def checkpoint_kind(path: str | Path) -> str:
+    """The "kind" string of the checkpoint at `path` ("" if it has none); raises if the file is missing."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    return str(ckpt.get("kind", "")) if isinstance(ckpt, dict) else ""
 
 
 def load_checkpoint(path: str | Path, kind: str) -> dict[str, Any]:

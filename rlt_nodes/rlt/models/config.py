@@ -1,4 +1,5 @@
-"""Configs of the frozen VLA (`VlaConfig`), its behaviour cloning (`VlaTrainConfig`) and the RL token (`TokenConfig`).
+"""Configs of the frozen VLA (`VlaConfig`), its behaviour cloning (`VlaTrainConfig`), the RL token (`TokenConfig`)
+and the image-feature encoder of the no-RL-token ablation (`ImageFeaturesConfig`).
 
 This module owns the model-side tunables and their defaults, plus `configs_from_overrides`, which the CLI uses to
 turn `key=value` strings into validated configs. Sizes are chosen to train in minutes on two CPU cores (see
@@ -152,6 +153,49 @@ class TokenConfig(Config):
         self.require_positive("grad_clip", "checkpoint_every")
         self.require_range("seed", 0, 2**63 - 1)
         self.require_range("holdout_fraction", 0.01, 0.9)
+        self.require_range("probe_ridge", 0.0, 1e9)
+        self.require_range("num_threads", 0, 1024)
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageFeaturesConfig(Config):
+    """Image-feature encoder of the "no RL token" ablation (`rlt.models.image_features`) and its training.
+
+    A small CNN applied to each camera's raw image, trained as an autoencoder on the demo frames (reconstructing
+    `recon_size` px downsampled images) and frozen; its features take z_rl's place. Defaults train in about
+    2-4 minutes on two CPU cores.
+    """
+
+    feature_dim: int = 256  # Z, features of all cameras together (Z / cameras each); = TokenConfig.token_dim
+    channels: tuple[int, ...] = (16, 32, 64, 64)  # output channels of the stride-2 4x4 convolutions (and decoder)
+    recon_size: int = 48  # px, side of the reconstruction target (the input image area-downsampled)
+    steps: int = 1500
+    batch_size: int = 32  # frames per step (every camera's image of each frame is one autoencoder sample)
+    lr: float = 2e-3  # peak AdamW learning rate (linear warmup, cosine decay)
+    warmup_steps: int = 50
+    weight_decay: float = 1e-4
+    grad_clip: float = 1.0
+    shift_pixels: int = 2  # augmentation: random image shift of up to this many px (input and target alike)
+    seed: int = 0
+    checkpoint_every: int = 500
+    stats_frames: int = 2048  # training frames (evenly spaced) that set the feature standardization
+    probe_ridge: float = 1.0  # ridge penalty of the diagnostic linear probe (as TokenConfig.probe_ridge)
+    num_threads: int = 0  # torch intra-op threads; 0 = leave torch's default
+
+    def validate(self) -> None:
+        self.require_positive("feature_dim", "steps", "batch_size", "lr", "grad_clip", "checkpoint_every",
+                              "stats_frames")
+        if not self.channels or min(self.channels) < 1:
+            self.fail("channels", "must list at least one convolution, all with >= 1 channel")
+        self.require_range("recon_size", 1, 1024)
+        down = 2 ** len(self.channels)
+        if self.recon_size % down:
+            self.fail("recon_size", f"must be a multiple of 2^len(channels)={down} (the decoder doubles its grid "
+                                    "once per channel entry)")
+        self.require_range("warmup_steps", 0, 1 << 30)  # capped at steps by the schedule
+        self.require_range("weight_decay", 0.0, 1.0)
+        self.require_range("shift_pixels", 0, 64)
+        self.require_range("seed", 0, 2**63 - 1)
         self.require_range("probe_ridge", 0.0, 1e9)
         self.require_range("num_threads", 0, 1024)
 

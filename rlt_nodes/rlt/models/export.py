@@ -6,6 +6,11 @@ TorchScript-based exporter (no onnxscript needed), writes the contract's metadat
 the graph before the metadata is added), and checks the file: the contract via `OnnxVla`, and ONNX Runtime
 against PyTorch on random inputs.
 
+The encoder checkpoint is either the RL token (z_rl from the VLA's prefix embeddings) or, for the "no RL token"
+ablation, the image-feature CNN (`rlt.models.image_features`: features of the raw images); `load_encoder` tells
+them apart by the checkpoint's kind. Either way the graph has the same contract, and its rl_token output is what
+the actor and learner read as z_rl.
+
 I/O (the full text is `rlt.models.contract.CONTRACT`, also stored as the ONNX file's doc string):
 
     inputs   image_<camera> uint8[1, S, S, 3] RGB per camera; proprio float32[1, P] physical units
@@ -25,20 +30,51 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from rlt.models import image_features as _image_features
+from rlt.models import rl_token as _rl_token
+from rlt.models.checkpoint import checkpoint_kind
 from rlt.models.contract import CONTRACT, IMAGE_INPUT_PREFIX, PROPRIO_INPUT, REF_CHUNK_OUTPUT, RL_TOKEN_OUTPUT, VlaSpec
-from rlt.models.rl_token import RlToken, check_compatible, load_token
+from rlt.models.image_features import ImageFeatures, load_image_features
+from rlt.models.rl_token import RlToken, load_token
 from rlt.models.vla import Vla, load_vla
 
 OPSET = 17
 
+Encoder = RlToken | ImageFeatures  # what fills the contract's rl_token output
+
+
+def load_encoder(path: str | Path) -> Encoder:
+    """The RL token or the image-feature encoder stored at `path`, by the checkpoint's kind."""
+    kind = checkpoint_kind(path)
+    if kind == _image_features.CHECKPOINT_KIND:
+        return load_image_features(path)
+    if kind == _rl_token.CHECKPOINT_KIND:
+        return load_token(path)
+    raise ValueError(f"{path} is neither an RL-token ({_rl_token.CHECKPOINT_KIND}) nor an image-feature "
+                     f"({_image_features.CHECKPOINT_KIND}) checkpoint (kind: {kind!r})")
+
 
 class ExportedVla(nn.Module):
-    """VLA + RL-token encoder with the contract's signature: (image per camera..., proprio) -> (ref_chunk, z_rl)."""
+    """VLA + z_rl encoder with the contract's signature: (image per camera..., proprio) -> (ref_chunk, z_rl).
 
-    def __init__(self, vla: Vla, token: RlToken) -> None:
+    `encoder` is the RL token (reads the VLA's prefix embeddings) or the image-feature CNN (reads the raw
+    images; the "no RL token" ablation).
+    """
+
+    def __init__(self, vla: Vla, encoder: Encoder) -> None:
         super().__init__()
-        check_compatible(vla, token)
-        self.vla, self.token = vla, token
+        if isinstance(encoder, RlToken):
+            _rl_token.check_compatible(vla, encoder)
+        else:
+            _image_features.check_compatible(vla.cfg, encoder)
+        self.vla, self.encoder = vla, encoder
+
+    @property
+    def token_dim(self) -> int:
+        """Z, the size of the rl_token output."""
+        if isinstance(self.encoder, RlToken):
+            return self.encoder.cfg.token_dim
+        return self.encoder.cfg.feature_dim
 
     def forward(self, *inputs: Tensor) -> tuple[Tensor, Tensor]:
         """inputs: uint8[B, S, S, 3] per camera (in cfg order), then proprio float32[B, P] physical.
@@ -46,13 +82,15 @@ class ExportedVla(nn.Module):
         Returns (ref_chunk float32[B, H, D] physical, rl_token float32[B, Z]).
         """
         images = torch.stack(inputs[:-1], dim=1)  # uint8[B, K, S, S, 3]
-        chunk, prefix = self.vla(images, inputs[-1])
-        return self.vla.to_physical(chunk), self.token.encode(prefix)
+        chunk, prefix = self.vla(images, inputs[-1])  # prefix float32[B, M, d]
+        # z_rl float32[B, Z]: the RL token of the prefix, or (ablation) the image features in its place
+        z_rl = self.encoder.encode(prefix) if isinstance(self.encoder, RlToken) else self.encoder.encode(images)
+        return self.vla.to_physical(chunk), z_rl
 
     def spec(self, model_id: str) -> VlaSpec:
         cfg = self.vla.cfg
         return VlaSpec(cameras=cfg.cameras, image_size=cfg.image_size, chunk_len=cfg.chunk_len,
-                       action_names=cfg.action_names, token_dim=self.token.cfg.token_dim,
+                       action_names=cfg.action_names, token_dim=self.token_dim,
                        proprio_dim=cfg.proprio_dim, instruction=cfg.instruction, model_id=model_id)
 
 
@@ -66,16 +104,17 @@ class ExportReport:
     max_abs_diff_rl_token: float
 
 
-def export_onnx(vla_checkpoint: str | Path, token_checkpoint: str | Path, out_path: str | Path, *,
+def export_onnx(vla_checkpoint: str | Path, encoder_checkpoint: str | Path, out_path: str | Path, *,
                 check_samples: int = 4, tolerance: float = 1e-4) -> ExportReport:
     """Write the contract ONNX graph of the two checkpoints to `out_path` (atomically) and verify it.
 
-    Raises AssertionError if ONNX Runtime differs from PyTorch by more than `tolerance` times the output's
-    largest magnitude on any of `check_samples` random observations.
+    `encoder_checkpoint` is the RL token's or the image-feature encoder's (see `load_encoder`). Raises
+    AssertionError if ONNX Runtime differs from PyTorch by more than `tolerance` times the output's largest
+    magnitude on any of `check_samples` random observations.
     """
     import onnx
 
-    model = ExportedVla(load_vla(vla_checkpoint), load_token(token_checkpoint)).eval()
+    model = ExportedVla(load_vla(vla_checkpoint), load_encoder(encoder_checkpoint)).eval()
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(f".{out_path.name}.tmp")

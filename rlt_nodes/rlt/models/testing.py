@@ -9,7 +9,7 @@ import dataclasses
 
 import numpy as np
 
-from rlt.models.config import TokenConfig, VlaConfig, VlaTrainConfig
+from rlt.models.config import ImageFeaturesConfig, TokenConfig, VlaConfig, VlaTrainConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +41,13 @@ def tiny_token_config(**changes: object) -> TokenConfig:
     values = {"token_dim": 8, "slots": 1, "layers": 1, "heads": 2, "mlp_ratio": 2, "steps": 4, "batch_size": 8,
               "warmup_steps": 1, "checkpoint_every": 2}
     return TokenConfig(**{**values, **changes})
+
+
+def tiny_image_features_config(**changes: object) -> ImageFeaturesConfig:
+    """Two convolutions of 4 and 8 channels, 8 features, 8 px reconstructions."""
+    values = {"feature_dim": 8, "channels": (4, 8), "recon_size": 8, "steps": 4, "batch_size": 8,
+              "warmup_steps": 1, "checkpoint_every": 2, "shift_pixels": 1, "stats_frames": 16}
+    return ImageFeaturesConfig(**{**values, **changes})
 
 
 def synthetic_episodes(cfg: VlaConfig, episodes: int = 4, steps: int = 12, seed: int = 0) -> list[SyntheticEpisode]:
