@@ -2,13 +2,14 @@
 
 Modules (import them directly; this package imports nothing, so `rlt.models.onnx_vla` stays torch-free):
 
-    config      VlaConfig, VlaTrainConfig, TokenConfig
+    config      VlaConfig, VlaTrainConfig, TokenConfig, ImageFeaturesConfig
     vla         the vision-language-action transformer, its tokenizer and checkpoints
     data        demonstrations -> training frames, episode split, image-shift augmentation
     bc          train_vla: behaviour cloning on demonstrations
     evaluate    evaluate_vla: closed-loop success in the simulator (and the expert on the same seeds)
     rl_token    RlToken encoder-decoder, train_token, diagnose_token
-    export      export_onnx: VLA + RL-token encoder as one ONNX graph
+    image_features  the "no RL token" ablation: CNN image autoencoder whose features take z_rl's place
+    export      export_onnx: VLA + RL-token (or image-feature) encoder as one ONNX graph
     contract    the ONNX I/O contract (CONTRACT, VlaSpec) and its checks
     onnx_vla    OnnxVla (ONNX Runtime) and FakeVla: infer(images, proprio) -> (ref_chunk, rl_token)
     bench       bench_vla: forward-pass latency, ONNX Runtime vs PyTorch
