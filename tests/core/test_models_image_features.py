@@ -170,7 +170,8 @@ def test_session_ablation_uses_the_image_feature_onnx(trained, tmp_path, monkeyp
         return real_train(vla, episodes, out_dir, cfg, progress=progress)
 
     monkeypatch.setattr(image_features, "train_image_features", train_on_synthetic)
-    cfg = SessionConfig(out_dir=str(tmp_path / "run"), artifacts_dir=str(art), ablation="no_token", tiny=True)
+    cfg = SessionConfig(out_dir=str(tmp_path / "run"), artifacts_dir=str(art), ablation="no_token",
+                        train_mode="critical", tiny=True)
     session = SimSession(cfg, progress=False)
     onnx = session.build_artifacts()
     assert onnx == art.resolve() / "vla_cnn.onnx" and (art / "image_features" / "image_features.pt").is_file()
