@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections import defaultdict
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -95,9 +96,11 @@ def _stamp(header: Any) -> int:
     return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
 
 
-def evaluate_bag(bag_path: str | Path, checkpoint: str | Path, out_dir: str | Path) -> dict[str, Any]:
-    """Run the checkpoint on the bag's critical-phase chunk boundaries; write eval.json and the plots; return the
-    summary (see the module docstring)."""
+def evaluate_bag(
+    bag_path: str | Path, checkpoint: str | Path, out_dir: str | Path, episodes: Collection[int] = ()
+) -> dict[str, Any]:
+    """Run the checkpoint on the bag's critical-phase chunk boundaries (of `episodes`, all if empty); write eval.json
+    and the plots; return the summary (see the module docstring)."""
     import torch
 
     with BagReader(bag_path) as bag:
@@ -110,7 +113,8 @@ def evaluate_bag(bag_path: str | Path, checkpoint: str | Path, out_dir: str | Pa
                 executed[_stamp(msg.header)] = (data, Source(int(msg.source)), int(msg.policy_version))
                 continue
             req = msg.request
-            if req.phase == Phase.CRITICAL and req.need_chunk and req.terminal == Terminal.NONE:
+            wanted = not episodes or int(req.episode_id) in episodes
+            if wanted and req.phase == Phase.CRITICAL and req.need_chunk and req.terminal == Terminal.NONE:
                 ref = np.asarray(msg.reference.data, np.float32).reshape(int(msg.reference.chunk_len), -1)
                 outputs.append((int(req.episode_id), int(req.step), _stamp(req.header),
                                 np.asarray(msg.rl_token, np.float32), np.asarray(msg.proprio, np.float32), ref))

@@ -104,6 +104,8 @@ def test_actor_snapshot_alone_has_no_critic_and_beside_a_checkpoint_borrows_it(s
     assert bare["by_source"]["actor"]["mean_rms_actor_vs_executed"] < 1e-5
     beside = load_model(tmp / "learner" / "actor_weights.npz", proprio_dim=12)
     assert beside.critic is not None and "version 7" in beside.source
+    one = evaluate_bag(tmp / "bag", tmp / "learner", tmp / "out_one", episodes=[5])
+    assert one["episodes"] == 1 and one["all"]["chunks"] == 5
     with pytest.raises(ValueError, match="proprio_dim"):
         load_model(tmp / "learner", proprio_dim=5)
     with pytest.raises(FileNotFoundError, match="LATEST"):

@@ -12,6 +12,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", type=Path,
                         help="learner checkpoint_dir (actor + critic) or an actor_weights.npz snapshot")
     parser.add_argument("-o", "--out", type=Path, help="output folder (default: <bag>_eval)")
+    parser.add_argument("--episodes", type=int, nargs="+", default=[], metavar="ID", help="only these episodes")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -20,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
     from rlt.bag_eval import evaluate_bag
 
     out = args.out or args.bag.with_name(f"{args.bag.name}_eval")
-    summary = evaluate_bag(args.bag, args.checkpoint, out)
+    summary = evaluate_bag(args.bag, args.checkpoint, out, args.episodes)
     print(json.dumps(summary, indent=1))
     print(f"wrote {out / 'eval.json'}, {out / 'chunk_diff.png'}, {out / 'critic_values.png'}")
     return 0
