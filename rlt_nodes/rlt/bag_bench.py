@@ -12,49 +12,16 @@ the headroom over the session's rate. Pure Python: the ROS side runs in the node
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
-import os
-import random
 import shutil
 import time
 from collections import defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from rlt.bagio import BagReader
+from rlt.launch import private_domain
 from rlt.recorder import STATS_KEY, BagRecorder, RecorderConfig
-
-DOMAIN_LOCKS = Path(os.environ.get("RLT_DOMAIN_LOCK_DIR", "/tmp/rlt_ros_domains"))  # shared with the tests
-
-
-@contextlib.contextmanager
-def private_domain() -> Iterator[int]:
-    """Hold a ROS_DOMAIN_ID in 1..200 no one else on this machine holds (the tests' file locks) and set it in the
-    environment, so the benchmark's nodes never talk to a session someone else runs (domain 0 by default)."""
-    DOMAIN_LOCKS.mkdir(parents=True, exist_ok=True)
-    for domain in random.sample(range(1, 201), 200):
-        fd = os.open(DOMAIN_LOCKS / f"{domain}.lock", os.O_CREAT | os.O_RDWR, 0o666)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            continue
-        previous = os.environ.get("ROS_DOMAIN_ID")
-        os.environ["ROS_DOMAIN_ID"] = str(domain)
-        try:
-            yield domain
-        finally:
-            if previous is None:
-                os.environ.pop("ROS_DOMAIN_ID")
-            else:
-                os.environ["ROS_DOMAIN_ID"] = previous
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
-        return
-    raise RuntimeError(f"no free ROS_DOMAIN_ID in 1..200 (locks in {DOMAIN_LOCKS})")
 
 
 def session_throughput(seconds: float, out_dir: Path, preset: str = "main") -> dict[str, Any]:

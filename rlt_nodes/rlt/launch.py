@@ -11,12 +11,15 @@ This module is pure Python (no rclpy): it only reads YAML and starts processes.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import os
+import random
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import yaml
@@ -243,3 +246,34 @@ def parse_overrides(items: Sequence[str]) -> dict[str, dict[str, str]]:
             raise ValueError(f"--set {item!r}: expected NODE:PARAM=VALUE, e.g. actor:sigma=0.05")
         out.setdefault(node, {})[key] = value
     return out
+
+
+DOMAIN_LOCKS = Path(os.environ.get("RLT_DOMAIN_LOCK_DIR", "/tmp/rlt_ros_domains"))  # shared with the tests
+
+
+@contextlib.contextmanager
+def private_domain() -> Iterator[int]:
+    """Hold a ROS_DOMAIN_ID in 1..200 no one else on this machine holds (file locks shared with the tests) and set
+    it in the environment while the context lasts, so the nodes started inside never talk to a session someone
+    else runs on this machine (domain 0 by default)."""
+    DOMAIN_LOCKS.mkdir(parents=True, exist_ok=True)
+    for domain in random.sample(range(1, 201), 200):
+        fd = os.open(DOMAIN_LOCKS / f"{domain}.lock", os.O_CREAT | os.O_RDWR, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        previous = os.environ.get("ROS_DOMAIN_ID")
+        os.environ["ROS_DOMAIN_ID"] = str(domain)
+        try:
+            yield domain
+        finally:
+            if previous is None:
+                os.environ.pop("ROS_DOMAIN_ID")
+            else:
+                os.environ["ROS_DOMAIN_ID"] = previous
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+        return
+    raise RuntimeError(f"no free ROS_DOMAIN_ID in 1..200 (locks in {DOMAIN_LOCKS})")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 import yaml
 
 from rlt.config import Config
-from rlt.launch import Supervisor, load_session, plan
+from rlt.launch import Supervisor, load_session, plan, private_domain
 
 # ablation -> RL parameters it changes (actor and learner alike)
 ABLATIONS: dict[str, dict[str, Any]] = {
@@ -251,6 +252,15 @@ class SimSession:
         return episodes
 
     def run(self) -> dict[str, Any]:
+        """All phases, in a ROS domain of their own unless ROS_DOMAIN_ID is set (another session, a test or a
+        benchmark on this machine on the default domain 0 would otherwise feed these nodes its messages)."""
+        if os.environ.get("ROS_DOMAIN_ID"):
+            return self._run_all()
+        with private_domain() as domain:
+            print(f"[session] ROS_DOMAIN_ID={domain} (private to this session)", flush=True)
+            return self._run_all()
+
+    def _run_all(self) -> dict[str, Any]:
         from rlt.report import write_report
         from rlt.sim.episode_log import read_episode_log
 

@@ -60,7 +60,11 @@ class ActorNode(Node):
     def on_vla_output(self, msg: VlaOutput) -> None:
         if self.core.expire_human(self.get_clock().now().nanoseconds, self.human_timeout_ns):
             self.get_logger().warning("no human chunk for human_timeout_s: the actor drives again")
-        step = self.core.on_vla_output(convert.vla_output_from_msg(msg))
+        try:
+            step = self.core.on_vla_output(convert.vla_output_from_msg(msg))
+        except ValueError as err:  # a foreign or malformed answer: drop it, keep the episode's stream intact
+            self.get_logger().error(f"dropped a VLA output: {err}", throttle_duration_sec=5.0)
+            return
         for transition in step.transitions:
             self.pub_transition.publish(convert.transition_to_msg(transition))
         if step.chunk is not None:

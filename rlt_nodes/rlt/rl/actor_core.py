@@ -109,7 +109,17 @@ class ActorCore:
     def warming_up(self) -> bool:
         return self.critical_episodes <= self.rl.warmup_episodes
 
+    def _check_sizes(self, out: VlaOutput) -> None:
+        want = {"rl_token": (self.rl.token_dim,), "proprio": (self.rl.proprio_dim,)}
+        for name, shape in want.items():
+            if getattr(out, name).shape != shape:
+                raise ValueError(f"VlaOutput from model {out.model_id!r}: {name} has shape "
+                                 f"{getattr(out, name).shape}, this actor expects {shape} (rl.token_dim / "
+                                 "rl.proprio_dim): another VLA on this ROS domain, or the wrong model?")
+
     def on_vla_output(self, out: VlaOutput) -> ActorStep:
+        """Record and act on one VLA answer; ValueError (nothing changed) if its sizes are not this actor's."""
+        self._check_sizes(out)
         req = out.request
         key = (req.episode_id, req.step, req.stamp_ns)  # a robot may ask again at the same step with a new stamp
         if key == self._last[0]:  # a re-sent answer (the driver timed out waiting): repeat, record nothing twice
