@@ -1,6 +1,7 @@
 """ActorCore on literal request streams: who drives, what is stored, re-sent outputs, waiting for the learner."""
 
 import numpy as np
+import pytest
 
 from rlt.rl.actor_core import ActorConfig, ActorCore
 from rlt.rl.config import RLConfig
@@ -121,3 +122,20 @@ def test_waits_for_the_learner_only_in_train_mode_with_slack():
     core.learner_step = 10
     assert not core.learner_behind
     assert not ActorCore(RL, ActorConfig(mode="train")).learner_behind  # slack 0: never wait
+
+
+def test_an_output_of_the_wrong_sizes_is_refused_and_changes_nothing():
+    clean, hit = ActorCore(RL, ActorConfig(mode="train")), ActorCore(RL, ActorConfig(mode="train"))
+    stored: dict[int, list] = {id(clean): [], id(hit): []}
+    for t in range(0, 16, 2):
+        out = output(t, executed=0 if t == 0 else 2)
+        for core in (clean, hit):
+            stored[id(core)] += core.on_vla_output(out).transitions
+        if t == 4:
+            foreign = VlaOutput(out.request, out.reference, np.zeros(64, np.float32), out.proprio, "other_vla", 1)
+            with pytest.raises(ValueError, match=r"'other_vla': rl_token has shape \(64,\), this actor expects"):
+                hit.on_vla_output(foreign)
+    assert len(stored[id(hit)]) == len(stored[id(clean)]) > 0
+    for a, b in zip(stored[id(hit)], stored[id(clean)], strict=True):
+        np.testing.assert_array_equal(a.rl_token, b.rl_token)
+        np.testing.assert_array_equal(a.next_rl_token, b.next_rl_token)
