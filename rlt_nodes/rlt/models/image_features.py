@@ -36,7 +36,7 @@ from rlt.models.checkpoint import load_checkpoint, save_checkpoint
 from rlt.models.config import ImageFeaturesConfig, VlaConfig
 from rlt.models.data import Frames, frames_from_episodes, random_shift
 from rlt.models.layers import init_weights
-from rlt.models.rl_token import NEAR_RADIUS, PROBE_TARGETS, ridge_probe_r2
+from rlt.models.rl_token import PROBE_TARGETS, probe_report
 from rlt.models.trainer import Schedule, fit, set_threads
 from rlt.models.vla import CHECKPOINT_KIND as VLA_KIND
 
@@ -233,16 +233,7 @@ def diagnose_image_features(
     report["held_out_frames"] = float(len(test_frames))
     x_fit = _batched(model.encode, torch.from_numpy(fit_frames.images)).numpy()
     x_test = _batched(model.encode, test_images).numpy()
-    near = np.hypot(test_frames.tip_offset[:, 0], test_frames.tip_offset[:, 1]) <= NEAR_RADIUS  # bool[N]
-    report["held_out_near_frames"] = float(near.sum())
-    lam = model.cfg.probe_ridge
-    for name, (fit_x, test_x) in (("probe", (x_fit, x_test)),
-                                  ("probe_proprio", (fit_frames.proprio, test_frames.proprio))):
-        for subset, keep in (("", slice(None)), ("near_", near)):
-            if subset and near.sum() < 2:
-                continue
-            r2 = ridge_probe_r2(fit_x, fit_frames.tip_offset, test_x[keep], test_frames.tip_offset[keep], lam)
-            report.update({f"{name}_{subset}r2_{t}": float(v) for t, v in zip(PROBE_TARGETS, r2, strict=True)})
+    report.update(probe_report(x_fit, x_test, fit_frames, test_frames, model.cfg.probe_ridge))
     if verbose:
         print(format_diagnosis(report))
     return report

@@ -239,18 +239,28 @@ def diagnose_token(
         "loss_mean_embedding": float(((token.standardize(test_prefix) - mean_embedding) ** 2).sum(-1).mean()),
         "held_out_frames": float(len(test_frames)),
     }
-    lam = token.cfg.probe_ridge
+    report.update(probe_report(z_fit.numpy(), z_test.numpy(), fit_frames, test_frames, token.cfg.probe_ridge))
+    if verbose:
+        print(format_diagnosis(report))
+    return report
+
+
+def probe_report(x_fit: np.ndarray, x_test: np.ndarray, fit_frames: Frames, test_frames: Frames,
+                 ridge: float) -> dict[str, float]:
+    """Ridge probes of the tip-to-hole offset from features x float[N, F] and, for comparison, from proprio.
+
+    Fitted on `fit_frames`, scored (R²) on `test_frames`, and on its frames near the hole alone. Keys
+    probe_r2_<t>, probe_proprio_r2_<t>, probe_near_r2_<t>, probe_proprio_near_r2_<t>, held_out_near_frames.
+    """
     near = np.hypot(test_frames.tip_offset[:, 0], test_frames.tip_offset[:, 1]) <= NEAR_RADIUS  # bool[N]
-    report["held_out_near_frames"] = float(near.sum())
-    for name, (x_fit, x_test) in (("probe", (z_fit.numpy(), z_test.numpy())),
-                                  ("probe_proprio", (fit_frames.proprio, test_frames.proprio))):
+    report = {"held_out_near_frames": float(near.sum())}
+    features = {"probe": (x_fit, x_test), "probe_proprio": (fit_frames.proprio, test_frames.proprio)}
+    for name, (train_x, test_x) in features.items():
         for subset, keep in (("", slice(None)), ("near_", near)):
             if subset and near.sum() < 2:
                 continue
-            r2 = ridge_probe_r2(x_fit, fit_frames.tip_offset, x_test[keep], test_frames.tip_offset[keep], lam)
+            r2 = ridge_probe_r2(train_x, fit_frames.tip_offset, test_x[keep], test_frames.tip_offset[keep], ridge)
             report.update({f"{name}_{subset}r2_{t}": float(v) for t, v in zip(PROBE_TARGETS, r2, strict=True)})
-    if verbose:
-        print(format_diagnosis(report))
     return report
 
 
