@@ -31,14 +31,13 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from rlt.models.bc import DemoSource, demo_paths, select_episodes
+from rlt.models.bc import DemoSource, demo_paths
 from rlt.models.checkpoint import load_checkpoint, save_checkpoint
 from rlt.models.config import ImageFeaturesConfig, VlaConfig
-from rlt.models.data import Frames, frames_from_episodes, random_shift
+from rlt.models.data import random_shift
 from rlt.models.layers import init_weights
-from rlt.models.rl_token import PROBE_TARGETS, probe_report
+from rlt.models.rl_token import PROBE_TARGETS, held_out_frames, probe_report, vla_split_frames
 from rlt.models.trainer import Schedule, fit, set_threads
-from rlt.models.vla import CHECKPOINT_KIND as VLA_KIND
 
 CHECKPOINT_KIND = "rlt.image_features"
 CHECKPOINT_NAME = "image_features.pt"
@@ -134,7 +133,7 @@ def train_image_features(
     """
     cfg = cfg or ImageFeaturesConfig()
     set_threads(cfg.num_threads)
-    vla_cfg, frames, split = _split_frames(vla_checkpoint, demos)
+    vla_cfg, frames, split = vla_split_frames(vla_checkpoint, demos)
     train = frames.of_episodes(split["train"])
     del frames
     images = torch.from_numpy(train.images)  # uint8[N, K, S, S, 3]
@@ -199,18 +198,9 @@ def diagnose_image_features(
     probe on proprio), the same two on held-out frames near the hole only (probe_near_r2_*,
     probe_proprio_near_r2_*), held_out_frames, held_out_near_frames. Prints a report when `verbose`.
     """
-    ckpt = load_checkpoint(checkpoint, CHECKPOINT_KIND)
-    vla_checkpoint = vla_checkpoint or ckpt["vla_checkpoint"]
-    demos = demos if demos is not None else ckpt["demos"]
-    if not demos:
-        raise ValueError(f"{checkpoint} was trained on in-memory demos; pass `demos`")
+    _, vla_cfg, fit_frames, test_frames = held_out_frames(checkpoint, CHECKPOINT_KIND, vla_checkpoint, demos)
     model = load_image_features(checkpoint)
-    vla_cfg, frames, split = _split_frames(vla_checkpoint, demos)
     check_compatible(vla_cfg, model)
-    fit_frames, test_frames = frames.of_episodes(split["train"]), frames.of_episodes(split["holdout"])
-    del frames
-    if len(test_frames) == 0:
-        raise ValueError(f"{vla_checkpoint} has no held-out episodes (VlaTrainConfig.holdout_fraction=0)")
     test_images = torch.from_numpy(test_frames.images)
     generator = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(test_images), generator=generator)
@@ -258,23 +248,6 @@ def format_diagnosis(report: dict[str, float]) -> str:
                for name in ("probe", "probe_proprio", "probe_near", "probe_proprio_near")]
         lines.append(f"    {t:<8} {row[0]:9.3f} {row[1]:9.3f}   {row[2]:9.3f} {row[3]:9.3f}")
     return "\n".join(lines)
-
-
-def _split_frames(vla_checkpoint: str | Path, demos: DemoSource) -> tuple[VlaConfig, Frames, dict[str, Any]]:
-    """The VLA's config, the frames of `demos` filtered as its training was, and its episode split."""
-    ckpt = load_checkpoint(vla_checkpoint, VLA_KIND)
-    vla_cfg, split = VlaConfig.from_dict(ckpt["config"], source=str(vla_checkpoint)), ckpt["split"]
-    del ckpt
-    episodes = select_episodes(demos, split["successes_only"])
-    if len(episodes) != split["n_episodes"]:
-        raise ValueError(f"the demos have {len(episodes)} episodes, the VLA {vla_checkpoint} was trained on "
-                         f"{split['n_episodes']}: use the same demonstrations")
-    frames = frames_from_episodes(episodes, vla_cfg.cameras, vla_cfg.chunk_len)
-    size = frames.images.shape[2:4]
-    if size != (vla_cfg.image_size, vla_cfg.image_size):
-        raise ValueError(f"demonstration images are {size[0]}x{size[1]} px; the VLA's image_size is "
-                         f"{vla_cfg.image_size}")
-    return vla_cfg, frames, split
 
 
 def _mean_target(model: ImageFeatures, images: Tensor, batch_size: int = 256) -> Tensor:

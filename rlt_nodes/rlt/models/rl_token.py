@@ -41,7 +41,7 @@ from torch import Tensor, nn
 
 from rlt.models.bc import DemoSource, demo_paths, select_episodes
 from rlt.models.checkpoint import load_checkpoint
-from rlt.models.config import TokenConfig
+from rlt.models.config import TokenConfig, VlaConfig
 from rlt.models.data import Frames, frames_from_episodes
 from rlt.models.layers import Transformer, causal_mask, init_weights
 from rlt.models.trainer import Schedule, fit, set_threads
@@ -149,7 +149,7 @@ def train_token(
     cfg = cfg or TokenConfig()
     set_threads(cfg.num_threads)
     vla = load_vla(vla_checkpoint)
-    frames, split = _split_frames(vla_checkpoint, demos, vla)
+    _, frames, split = vla_split_frames(vla_checkpoint, demos)
     train_frames = frames.of_episodes(split["train"])
     prefix = _frame_prefix(vla, train_frames)  # float32[N, M, d]
     del frames, train_frames
@@ -211,17 +211,10 @@ def diagnose_token(
     frames near the hole only (probe_near_r2_*, probe_proprio_near_r2_*: the critical phase, where offsets are
     millimetres), held_out_frames, held_out_near_frames. Prints a report when `verbose`.
     """
-    ckpt = load_checkpoint(token_checkpoint, CHECKPOINT_KIND)
-    vla_checkpoint = vla_checkpoint or ckpt["vla_checkpoint"]
-    demos = demos if demos is not None else ckpt["demos"]
-    if not demos:
-        raise ValueError(f"{token_checkpoint} was trained on in-memory demos; pass `demos`")
+    vla_checkpoint, _, fit_frames, test_frames = held_out_frames(token_checkpoint, CHECKPOINT_KIND, vla_checkpoint,
+                                                                 demos)
     token, vla = load_token(token_checkpoint), load_vla(vla_checkpoint)
     check_compatible(vla, token)
-    frames, split = _split_frames(vla_checkpoint, demos, vla)
-    fit_frames, test_frames = frames.of_episodes(split["train"]), frames.of_episodes(split["holdout"])
-    if len(test_frames) == 0:
-        raise ValueError(f"{vla_checkpoint} has no held-out episodes (VlaTrainConfig.holdout_fraction=0)")
     test_prefix, fit_prefix = _frame_prefix(vla, test_frames), _frame_prefix(vla, fit_frames)
     z_test, z_fit = _batched(token.encode, test_prefix), _batched(token.encode, fit_prefix)
     mean_embedding = token.standardize(fit_prefix).mean(0)  # float32[M, d]: best guess that ignores the frame
@@ -304,15 +297,43 @@ def format_diagnosis(report: dict[str, float]) -> str:
     return "\n".join(lines)
 
 
-def _split_frames(vla_checkpoint: str | Path, demos: DemoSource,
-                  vla: Vla) -> tuple[Frames, dict[str, Any]]:
-    """Frames of `demos` filtered as the VLA's training was, and the VLA's episode split."""
-    split = load_checkpoint(vla_checkpoint, VLA_KIND)["split"]
+def vla_split_frames(vla_checkpoint: str | Path, demos: DemoSource) -> tuple[VlaConfig, Frames, dict[str, Any]]:
+    """The VLA's config, the frames of `demos` filtered as its training was, and its episode split.
+
+    Encoders trained on a frozen VLA's episodes (the RL token, the ablation's image features) use the VLA's
+    split, so their held-out diagnostics run on episodes the VLA never saw either.
+    """
+    ckpt = load_checkpoint(vla_checkpoint, VLA_KIND)
+    vla_cfg, split = VlaConfig.from_dict(ckpt["config"], source=str(vla_checkpoint)), ckpt["split"]
+    del ckpt
     episodes = select_episodes(demos, split["successes_only"])
     if len(episodes) != split["n_episodes"]:
         raise ValueError(f"the demos have {len(episodes)} episodes, the VLA {vla_checkpoint} was trained on "
                          f"{split['n_episodes']}: use the same demonstrations")
-    return frames_from_episodes(episodes, vla.cfg.cameras, vla.cfg.chunk_len), split
+    frames = frames_from_episodes(episodes, vla_cfg.cameras, vla_cfg.chunk_len)
+    size = frames.images.shape[2:4]
+    if size != (vla_cfg.image_size, vla_cfg.image_size):
+        raise ValueError(f"demonstration images are {size[0]}x{size[1]} px; the VLA's image_size is "
+                         f"{vla_cfg.image_size}")
+    return vla_cfg, frames, split
+
+
+def held_out_frames(encoder_checkpoint: str | Path, kind: str, vla_checkpoint: str | Path | None,
+                    demos: DemoSource | None) -> tuple[str | Path, VlaConfig, Frames, Frames]:
+    """(VLA checkpoint, its config, training frames, held-out frames) for diagnosing an encoder checkpoint.
+
+    The VLA checkpoint and demos default to those the encoder was trained with.
+    """
+    ckpt = load_checkpoint(encoder_checkpoint, kind)
+    vla_checkpoint = vla_checkpoint or ckpt["vla_checkpoint"]
+    demos = demos if demos is not None else ckpt["demos"]
+    if not demos:
+        raise ValueError(f"{encoder_checkpoint} was trained on in-memory demos; pass `demos`")
+    vla_cfg, frames, split = vla_split_frames(vla_checkpoint, demos)
+    fit_frames, test_frames = frames.of_episodes(split["train"]), frames.of_episodes(split["holdout"])
+    if len(test_frames) == 0:
+        raise ValueError(f"{vla_checkpoint} has no held-out episodes (VlaTrainConfig.holdout_fraction=0)")
+    return vla_checkpoint, vla_cfg, fit_frames, test_frames
 
 
 def _frame_prefix(vla: Vla, frames: Frames) -> Tensor:
