@@ -202,7 +202,7 @@ class SimSession:
         return params
 
     def train(self, onnx: Path) -> Path:
-        learner_dir = self.out / "learner"
+        learner_dir, rl = self.out / "learner", self._rl_params(onnx)
         overrides = {
             "sim_driver": {
                 "driver.mode": self.cfg.train_mode,
@@ -214,9 +214,9 @@ class SimSession:
             "actor": {
                 "actor.mode": "train",
                 "actor.learner_slack_updates": self.cfg.learner_slack_updates,
-                **self._rl_params(onnx),
+                **rl,
             },
-            "learner": {"checkpoint_dir": str(learner_dir), **self._rl_params(onnx)},
+            "learner": {"checkpoint_dir": str(learner_dir), **rl},
         }
         return self._run("train", "sim", overrides)
 
