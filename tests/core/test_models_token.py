@@ -119,3 +119,33 @@ def test_train_token_and_diagnose(tmp_path, capsys):
         diagnose_token(ckpt)  # trained on in-memory episodes: no path to reload
     with pytest.raises(ValueError, match="use the same demonstrations"):
         diagnose_token(ckpt, demos=episodes[:4], verbose=False)
+
+
+def test_linear_path_starts_at_the_principal_subspace():
+    # prefixes that vary along 3 hidden directions (plus a little noise): the first 3 outputs of the linear path
+    # must recover them linearly and carry nearly all the variance (mean variance over the Z outputs = 1)
+    gen = torch.Generator().manual_seed(1)
+    latent = torch.randn(400, 3, generator=gen) * torch.tensor([3.0, 2.0, 1.0])
+    basis = torch.randn(3, M * D, generator=gen)
+    prefix = (latent @ basis + 0.01 * torch.randn(400, M * D, generator=gen)).view(400, M, D)
+    token = _token(token_dim=8)
+    token.set_embedding_stats(prefix)
+    token.init_linear_path(prefix)
+    out = token.linear(token.standardize(prefix).flatten(1)).detach()  # float32[N, Z]
+    var = out.var(0)
+    assert var.mean().item() == pytest.approx(1.0, rel=0.01)
+    assert var[:3].sum() > 0.999 * var.sum()
+    r2 = ridge_probe_r2(out[:, :3].numpy(), latent.numpy(), out[:, :3].numpy(), latent.numpy(), 1e-6)
+    assert r2.min() > 0.999
+
+
+def test_without_linear_path_z_rl_is_the_readout_alone():
+    token = _token(linear_path=False)
+    assert token.linear is None
+    prefix = torch.randn(2, M, D)
+    token.init_linear_path(prefix)  # a no-op
+    z = token.encode(prefix)
+    with torch.no_grad():
+        token.to_token.weight.zero_()
+        token.to_token.bias.zero_()
+    assert torch.count_nonzero(token.encode(prefix)) == 0 and torch.count_nonzero(z) > 0

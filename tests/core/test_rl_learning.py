@@ -39,7 +39,8 @@ def train(seed: int, rounds: int = 120, per_round: int = 16) -> tuple[float, flo
     """Online loop: act (exploring), store, update within the UTD budget. -> (reference error, actor error)."""
     task = BiasedReferenceTask()
     cfg = RLConfig(token_dim=Z, proprio_dim=P, chunk_len=C, action_dim=D, action_scale=(1.0,) * D, hidden=(64, 64),
-                   batch_size=64, learning_starts=64, utd=2.0, sigma=0.1, buffer_capacity=10_000, seed=seed)
+                   batch_size=64, learning_starts=64, utd=2.0, sigma=0.1, buffer_capacity=10_000, seed=seed,
+                   value_range=(-100.0, 0.0))  # rewards are negative squared errors
     learner = Learner(cfg)
     rng = np.random.default_rng(seed)
     for _ in range(rounds):

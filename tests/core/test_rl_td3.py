@@ -141,7 +141,7 @@ def autograd_update(agent: TD3, batch: Batch) -> None:
         noise = torch.randn(mu_next.shape, generator=agent.generator)
         a_next = (mu_next + cfg.sigma * noise).clamp(-1, 1)
         q_next = agent.critic_target(b.next_state, a_next).min(0).values
-        y = td_target(b.rewards, b.done, q_next, cfg.gamma)
+        y = td_target(b.rewards, b.done, q_next, cfg.gamma).clamp(*cfg.value_range)
     agent.critic.flat_grad.zero_()
     critic_loss(agent.critic(b.state, b.action), y).backward()
     agent.critic_opt.step()
@@ -160,6 +160,18 @@ def test_update_matches_autograd_reference():
     assert ours.actor_updates == 2  # before updates 2 and 4: every actor_every = 2 critic updates
     assert set(stats) == {"critic_loss", "q", "td_target", "actor_loss", "actor_q", "bc"}
     assert all(isinstance(v, torch.Tensor) and v.dim() == 0 for v in stats.values())
+
+
+def test_td_targets_are_clipped_to_the_value_range():
+    agent = TD3(CFG.replace(value_range=(0.0, 1.0)))
+    with torch.no_grad():
+        agent.critic_target.flat.mul_(50.0)  # a wildly overestimating target critic
+    batch = random_batch(CFG, CFG.batch_size, seed=3)
+    unclipped = TD3(CFG.replace(value_range=(-1e9, 1e9)))
+    unclipped.critic_target.flat.copy_(agent.critic_target.flat)
+    y = agent.update(batch, stats=True)["td_target"].item()
+    y_free = unclipped.update(batch, stats=True)["td_target"].item()
+    assert 0.0 <= y <= 1.0 and not 0.0 <= y_free <= 1.0
 
 
 def test_pass_through_ablation_updates_without_reference_input():

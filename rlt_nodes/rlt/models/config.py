@@ -133,6 +133,7 @@ class TokenConfig(Config):
     mlp_ratio: int = 4
     context_dropout: float = 0.9  # probability of zeroing each teacher-forced decoder input token (training only)
     standardize: bool = True  # work on embeddings minus their training mean per (position, feature), over their RMS
+    linear_path: bool = True  # add a linear map of the whole prefix to z_rl, initialized to its principal directions
     steps: int = 3000
     batch_size: int = 64
     lr: float = 1e-3  # peak AdamW learning rate (linear warmup, cosine decay)

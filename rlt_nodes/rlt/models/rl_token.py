@@ -4,7 +4,7 @@ This module owns the encoder–decoder (`RlToken`), its training on demonstratio
 format, and the diagnostics that say whether z_rl is useful (`diagnose_token`).
 
     encoder: [z_1 .. z_M, e_rl^1 .. e_rl^K] --bidirectional transformer--> outputs at the K e_rl positions
-             --concatenate, linear--> z_rl[Z]
+             --concatenate, linear--> + a linear path over the whole prefix --> z_rl[Z]
     decoder: [W z_rl as K tokens, z̄_1 .. z̄_{M-1}] (+ position) --causal transformer--> linear --> ẑ_1 .. ẑ_M
     loss:    mean over i of ||ẑ_i − z̄_i||² (summed over features), z̄ = sg(z): the VLA gets no gradient
 
@@ -13,6 +13,12 @@ numbers for a PaliGemma/Gemma VLA); our VLA is 64 wide, and a 64-number bottlene
 (even the best linear 64-d code of the prefix, its top 64 principal components, predicts the tip-to-hole x/y
 offset with R² ≈ 0.67, against ≈ 0.85 / 0.91 for 256). So the readout has K = `TokenConfig.slots` query
 positions whose outputs are concatenated into one z_rl; K = 1 is the paper's layout exactly.
+
+The linear path (`TokenConfig.linear_path`) adds W·vec(z̄) to the readout, W initialized to the top-Z
+principal directions of the training prefix (`init_linear_path`) and trained with the rest. A 2-layer, 64-wide
+attention readout alone learns the pose slowly: after 3,000 steps its linear probe of the tip-to-hole x / y offset
+scored R² 0.57 / 0.47 while the prefix's own top-256 principal components score 0.86 / 0.90. The linear path
+starts the token at that linear optimum of the reconstruction objective; the transformer adds what is nonlinear.
 
 With teacher forcing the decoder could predict z̄_i from
 z̄_{i−1} alone and ignore z_rl, so during training each teacher-forced input token is zeroed with probability
@@ -72,6 +78,10 @@ class RlToken(nn.Module):
         self.decoder = Transformer(d_model, cfg.layers, cfg.heads, cfg.mlp_ratio)
         self.head = nn.Linear(d_model, d_model)
         self.apply(init_weights)
+        # W of the linear path; zero (no path) until init_linear_path, or always when cfg.linear_path is False
+        self.linear = nn.Linear(prefix_len * d_model, cfg.token_dim, bias=False) if cfg.linear_path else None
+        if self.linear is not None:
+            nn.init.zeros_(self.linear.weight)
         nn.init.trunc_normal_(self.e_rl, std=0.02)
         nn.init.trunc_normal_(self.decoder_pos, std=0.02)
         self.register_buffer("causal", causal_mask(k - 1 + prefix_len))  # bool[K-1+M, K-1+M]
@@ -83,6 +93,26 @@ class RlToken(nn.Module):
         mean = prefix.mean(0)
         self.embed_mean.copy_(mean)
         self.embed_scale.copy_(((prefix - mean) ** 2).mean().sqrt().clamp(min=1e-6))
+
+    @torch.no_grad()
+    def init_linear_path(self, prefix: Tensor, max_frames: int = 8192, seed: int = 0) -> None:
+        """W := the top-Z principal directions of standardized training embeddings prefix[N, M, d], over one scalar.
+
+        The scalar makes the outputs' mean variance over the training frames 1; each direction keeps its own
+        share (not whitened: noise directions are not amplified), and directions beyond the data's rank stay
+        zero. Call after `set_embedding_stats`; a no-op without the linear path.
+        """
+        if self.linear is None:
+            return
+        generator = torch.Generator().manual_seed(seed)
+        pick = torch.randperm(len(prefix), generator=generator)[:max_frames]
+        x = self.standardize(prefix[pick]).flatten(1)  # float32[N, M·d]
+        x = x - x.mean(0)
+        q = min(self.cfg.token_dim, *x.shape)
+        _, s, v = torch.svd_lowrank(x, q=q, niter=4)  # s float32[q], v float32[M·d, q]
+        rms = (s.square().mean() / max(len(x) - 1, 1)).sqrt().clamp(min=1e-6)  # RMS std of the q projections
+        self.linear.weight.zero_()
+        self.linear.weight[:q] = v.T / rms
 
     def standardize(self, prefix: Tensor) -> Tensor:
         """float32[B, M, d] VLA embeddings -> the space the token works in (identity without stored stats)."""
@@ -96,7 +126,8 @@ class RlToken(nn.Module):
         k = self.cfg.slots
         query = self.e_rl.expand(x.shape[0], -1, -1)  # float32[B, K, d]
         out = self.encoder(torch.cat([x, query], dim=1))  # float32[B, M + K, d]
-        return self.to_token(out[:, -k:].flatten(1))  # float32[B, Z]
+        z_rl = self.to_token(out[:, -k:].flatten(1))  # float32[B, Z]
+        return z_rl if self.linear is None else z_rl + self.linear(x.flatten(1))
 
     def decode(self, z_rl: Tensor, target: Tensor, context_dropout: float = 0.0,
                generator: torch.Generator | None = None) -> Tensor:
@@ -157,6 +188,7 @@ def train_token(
     model = RlToken(cfg, vla.cfg.d_model, vla.cfg.prefix_len)
     if cfg.standardize:
         model.set_embedding_stats(prefix)
+    model.init_linear_path(prefix, seed=cfg.seed)
 
     def batch_loss(generator: torch.Generator) -> Tensor:
         idx = torch.randint(len(prefix), (cfg.batch_size,), generator=generator)

@@ -37,6 +37,9 @@ class RLConfig(Config):
     sigma: float = 0.03  # std of the Gaussian exploration and target-policy noise, normalized action units
     ref_dropout: float = 0.5  # probability that a transition's reference is zeroed in the actor's input (training)
     use_reference: bool = True  # False: the actor never sees ã (pass-through ablation); the BC target stays ã
+    # the range the return can take (the sim's sparse reward: 1 on success, else 0, so Q lies in [0, 1]); TD targets
+    # are clipped to it, which stops the bootstrapped overestimation that diverged at high update counts
+    value_range: tuple[float, ...] = (0.0, 1.0)
 
     # optimization schedule
     actor_lr: float = 3e-4
@@ -71,6 +74,8 @@ class RLConfig(Config):
         self.require_range("ref_dropout", 0.0, 1.0)
         self.require_range("beta", 0.0, 1e6)
         self.require_range("sigma", 0.0, 1.0)
+        if len(self.value_range) != 2 or not self.value_range[0] < self.value_range[1]:
+            self.fail("value_range", f"needs (low, high) with low < high, got {self.value_range}")
         self.require_range("utd", 0.0, 1e4)
         self.require_range("learning_starts", 1, self.buffer_capacity)
         self.require_range("max_updates_per_s", 0.0, 1e9)

@@ -3,6 +3,7 @@
 This module owns the losses and one gradient step of each network. Losses, in normalized action units:
 
     critic:  Q̂ = Σ_{t'<C} γ^t' r_t' + (1 − done) · γ^C · min_j Q'_j(x', a'),   a' = clip(μθ'(x', ã') + σε, −1, 1)
+             Q̂ clipped to `value_range` (the returns the reward allows)
              L_Q = Σ_j mean_B (Q_j(x, a) − Q̂)²                        (no reference dropout in the target)
     actor:   L_π = mean_B [ −Q1(x, μ) + β Σ_{C·D} (μ − ã)² ],   μ = μθ(x, ã_drop)
              ã_drop zeroes ã per transition with probability `ref_dropout` (the actor's INPUT only; the BC target
@@ -119,7 +120,7 @@ class TD3:
         cfg, critic = self.cfg, self.critic
         a_next = self.actor_target.act_on(batch.next_actor_input(cfg.use_reference), cfg.sigma, self.generator)
         q_next = self.critic_target.trace(critic.inputs(batch.next_state, a_next))[-1]  # float32[2, B, 1]
-        y = td_target(batch.rewards, batch.done, q_next.amin(0)[:, 0], cfg.gamma)  # float32[B]
+        y = td_target(batch.rewards, batch.done, q_next.amin(0)[:, 0], cfg.gamma).clamp_(*cfg.value_range)  # [B]
         outputs = critic.trace(batch.critic_input)
         q = outputs[-1]  # float32[2, B, 1]
         critic.backward(outputs, (q - y[:, None]).mul_(2.0 / batch.size))  # d critic_loss / dq
