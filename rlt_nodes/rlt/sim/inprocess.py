@@ -1,0 +1,155 @@
+"""The sim RLT session in ONE process, without ROS: for sweeps and for the oracle-state diagnostic.
+
+This module owns `run_inprocess`: the same cores the session's nodes wrap (`SimDriver`, `VlaServer`, `ActorCore`,
+`Learner`), wired by direct calls in lockstep — train for a budget of critical-phase sim time, then evaluate the
+base VLA and RLT on one fixed list of seeds (common random numbers) — with the RL parameters of
+`launch/config/sim.yaml` (its `/**` rl block), so a result here is the session's settings measured 3-5x faster.
+The learner runs exactly UTD x the transitions received before the next chunk is chosen (the ROS session lets it
+lag by up to `learner_slack_updates`).
+
+`state="oracle"` replaces z_rl by the simulator's true tip-to-hole offset (x, y over 2 mm, yaw over 0.02 rad): an
+upper bound that separates what the RL stage can do from what the RL token lets it see. It must not import rclpy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from rlt.config import Config
+from rlt.rl.config import RLConfig
+
+STATES: tuple[str, ...] = ("token", "oracle")
+ORACLE_DIM = 3  # (x, y, yaw) tip-to-hole offset
+ORACLE_SCALE = np.array([0.002, 0.002, 0.02], np.float32)  # m, m, rad -> order-1 inputs near the hole
+
+
+@dataclasses.dataclass(frozen=True)
+class InProcessConfig(Config):
+    """What `rlt bench session` runs."""
+
+    model_path: str = "artifacts/vla.onnx"  # the exported VLA + RL token (rlt session builds it)
+    fake_vla: bool = False  # serve rlt.models.onnx_vla.FakeVla instead (tests: plumbing, not results)
+    params_file: str = "launch/config/sim.yaml"  # the session's parameters: the /** rl block and sim_driver's stride
+    state: str = "token"  # token: z_rl from the model; oracle: the true tip-to-hole offset
+    rl_minutes: float = 15.0  # critical-phase sim time of online RL data
+    eval_episodes: int = 150  # per policy, on the same seeds
+    eval_seed: int = 1_000_000
+    train_seed: int = 100_000
+    rl_overrides: tuple[str, ...] = ()  # "name=value" applied to the RLConfig after the params file (YAML values)
+
+    def validate(self) -> None:
+        self.require_choice("state", STATES)
+        self.require_positive("rl_minutes", "eval_episodes")
+        for item in self.rl_overrides:
+            if "=" not in item:
+                self.fail("rl_overrides", f"{item!r} is not name=value")
+
+
+def session_rl_config(params_file: str | Path, token_dim: int, overrides: tuple[str, ...] = ()) -> tuple[RLConfig, int]:
+    """(RLConfig, the driver's observe_stride) as the sim session's actor and learner get them from `params_file`."""
+    params = yaml.safe_load(Path(params_file).read_text())
+    common = params.get("/**", {}).get("ros__parameters", {})
+    rl = dict(common.get("rl", {}))
+    rl.update({k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in overrides)})
+    driver = params.get("sim_driver", {}).get("ros__parameters", {}).get("driver", {})
+    stride = int(driver.get("observe_stride", 2))
+    return RLConfig.from_dict({**rl, "token_dim": token_dim}, source=str(params_file)), stride
+
+
+def run_inprocess(cfg: InProcessConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Train, then evaluate base and RLT; returns {"train": episodes, "base": {...}, "rlt": {...}, ratio, wall_s}."""
+    from rlt.report import evaluation_stats
+    from rlt.rl.actor_core import ActorConfig, ActorCore
+    from rlt.rl.learner import Learner
+    from rlt.serving import VlaServer, VlaServerConfig
+    from rlt.sim.config import SimConfig
+    from rlt.sim.driver import DriverConfig, SimDriver
+    from rlt.sim.env import PegInsertEnv
+    from rlt.sync import SyncedObservation
+    from rlt.types import PolicyWeights
+
+    began = time.monotonic()
+    server = VlaServer(VlaServerConfig(model_path=cfg.model_path, fake=cfg.fake_vla, providers="cpu"))
+    token_dim = server.model.token_dim if cfg.state == "token" else ORACLE_DIM
+    rl, observe_stride = session_rl_config(cfg.params_file, token_dim, cfg.rl_overrides)
+    env = PegInsertEnv(SimConfig(image_size=server.model.image_size, cameras=tuple(server.model.cameras)))
+    learner = Learner(rl)
+
+    def episodes(mode: str, seed: int, count: int = 0, budget_s: float = 0.0) -> list[dict]:
+        driver = SimDriver(env, DriverConfig(mode="critical", seed=seed, episodes=count, critical_budget_s=budget_s,
+                                             chunk_len=rl.chunk_len, observe_stride=observe_stride))
+        actor = ActorCore(rl, ActorConfig(mode=mode))
+        if mode == "eval":
+            actor.load_weights(PolicyWeights(1, learner.actor_state(), learner.updates, learner.architecture()))
+        summaries: list[dict] = []
+        out = driver.begin_episode()
+        while True:
+            if out.request is not None:
+                answer = server.answer(SyncedObservation(out.request, env.render_cameras(), out.proprio))
+                if cfg.state == "oracle":
+                    truth = np.r_[env.tip_offset()[:2], env.yaw_error()].astype(np.float32)
+                    answer = dataclasses.replace(answer, rl_token=truth / ORACLE_SCALE)
+                step = actor.on_vla_output(answer)
+                if mode == "train":
+                    _learn(learner, actor, step.transitions, rl.weights_every)
+                if step.chunk is not None:
+                    driver.submit_chunk(step.chunk)
+            if out.summary is not None:
+                summaries.append(out.summary)
+                if mode == "train" and len(summaries) % 50 == 0:
+                    recent = np.mean([s["success"] for s in summaries[-50:]])
+                    log(f"[bench session] train: {len(summaries)} episodes, "
+                        f"{driver.critical_steps_total / env.cfg.control_hz / 60:.1f} min of data, success of the "
+                        f"last 50 {recent:.2f}, {learner.updates} updates")
+            if driver.episode_over:
+                if driver.finished:
+                    return summaries
+                out = driver.begin_episode()
+            else:
+                out = driver.step()
+
+    with env:
+        train = episodes("train", cfg.train_seed, budget_s=60.0 * cfg.rl_minutes)
+        trained_s = time.monotonic() - began
+        base = evaluation_stats(episodes("base", cfg.eval_seed, cfg.eval_episodes))
+        rlt = evaluation_stats(episodes("eval", cfg.eval_seed, cfg.eval_episodes))
+    ratio = rlt["throughput_per_10min"] / max(base["throughput_per_10min"], 1e-9)
+    return {"train": train, "base": base, "rlt": rlt, "throughput_ratio": ratio, "learner_updates": learner.updates,
+            "transitions": learner.buffer.added,
+            "train_wall_s": trained_s, "wall_s": time.monotonic() - began, "rl": rl.to_dict(), "state": cfg.state}
+
+
+def _learn(learner: Any, actor: Any, transitions: list, weights_every: int) -> None:
+    """Store, update up to the UTD budget, and hand the actor a snapshot when a `weights_every` mark was crossed."""
+    for t in transitions:
+        learner.add(t)
+    before = learner.updates
+    due = learner.update_budget() - before
+    if due <= 0:
+        return
+    learner.train(due, stats=False)
+    if learner.updates // weights_every > before // weights_every:
+        from rlt.types import PolicyWeights
+
+        version = learner.updates // weights_every
+        actor.load_weights(PolicyWeights(version, learner.actor_state(), learner.updates, learner.architecture()))
+
+
+def format_report(result: dict[str, Any]) -> str:
+    """The figures of `run_inprocess`."""
+    lines = [f"in-process sim session, state={result['state']}: {len(result['train'])} training episodes, "
+             f"{result['learner_updates']} learner updates, train {result['train_wall_s']:.0f} s, "
+             f"total {result['wall_s']:.0f} s"]
+    for name in ("base", "rlt"):
+        s = result[name]
+        lines.append(f"  {name:<5} success {s['success_rate']:.3f}  median {s['median_steps_success']:.0f} steps  "
+                     f"{s['throughput_per_10min']:.1f} successes / 10 min")
+    lines.append(f"  throughput ratio RLT / base: {result['throughput_ratio']:.2f}x")
+    return "\n".join(lines)

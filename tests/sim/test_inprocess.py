@@ -1,0 +1,44 @@
+"""The in-process sim session (`rlt bench session`): the session's RL parameters, lockstep UTD, common seeds."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("mujoco")
+
+from rlt.rl.config import RLConfig
+from rlt.sim.inprocess import ORACLE_DIM, InProcessConfig, format_report, run_inprocess, session_rl_config
+
+pytestmark = pytest.mark.sim
+
+TINY = ("learning_starts=8", "batch_size=8", "hidden=[32, 32]", "warmup_episodes=1", "weights_every=10")
+
+
+def test_rl_parameters_are_the_sim_sessions():
+    rl, observe_stride = session_rl_config("launch/config/sim.yaml", 256)
+    assert isinstance(rl, RLConfig) and rl.token_dim == 256
+    assert rl.stride == rl.chunk_len and observe_stride == 0  # one transition per executed chunk
+    assert rl.action_scale == (0.0015, 0.0015, 0.004, 0.02) and rl.sigma == pytest.approx(0.07)
+    rl, _ = session_rl_config("launch/config/sim.yaml", 3, ("sigma=0.03", "hidden=[32, 32]"))
+    assert rl.sigma == pytest.approx(0.03) and rl.hidden == (32, 32) and rl.token_dim == 3
+
+
+def test_bad_override_names_the_field():
+    with pytest.raises(ValueError, match="rl_overrides"):
+        InProcessConfig(rl_overrides=("sigma",))
+    with pytest.raises(ValueError, match="nonsense"):
+        session_rl_config("launch/config/sim.yaml", 3, ("nonsense=1",))
+
+
+@pytest.mark.slow
+def test_oracle_session_trains_at_the_utd_ratio_and_evaluates_on_common_seeds():
+    cfg = InProcessConfig(fake_vla=True, state="oracle", rl_minutes=0.15, eval_episodes=2, rl_overrides=TINY)
+    result = run_inprocess(cfg, log=lambda line: None)
+    rl = result["rl"]
+    assert rl["token_dim"] == ORACLE_DIM
+    critical = sum(e["critical_steps"] for e in result["train"])
+    assert critical >= 0.15 * 60 * 20  # the budget of critical-phase steps at 20 Hz was used up
+    # lockstep: exactly UTD x the transitions received (one per executed chunk) once learning started
+    assert result["transitions"] >= 8 and result["learner_updates"] == int(rl["utd"] * result["transitions"])
+    assert result["base"]["episodes"] == result["rlt"]["episodes"] == 2
+    assert np.isfinite(result["throughput_ratio"]) or result["base"]["throughput_per_10min"] == 0
+    assert "throughput ratio" in format_report(result)
