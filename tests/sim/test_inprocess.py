@@ -2,11 +2,20 @@
 
 import numpy as np
 import pytest
+import yaml
 
 pytest.importorskip("mujoco")
 
 from rlt.rl.config import RLConfig
-from rlt.sim.inprocess import ORACLE_DIM, InProcessConfig, format_report, run_inprocess, session_rl_config
+from rlt.sim.inprocess import (
+    ORACLE_DIM,
+    SIM_PARAMS,
+    InProcessConfig,
+    format_report,
+    observe_stride,
+    run_inprocess,
+    session_rl_config,
+)
 
 pytestmark = pytest.mark.sim
 
@@ -14,19 +23,22 @@ TINY = ("learning_starts=8", "batch_size=8", "hidden=[32, 32]", "warmup_episodes
 
 
 def test_rl_parameters_are_the_sim_sessions():
-    rl, observe_stride = session_rl_config("launch/config/sim.yaml", 256)
+    rl = session_rl_config(SIM_PARAMS, 256)
     assert isinstance(rl, RLConfig) and rl.token_dim == 256
-    assert rl.stride == rl.chunk_len and observe_stride == 0  # one transition per executed chunk
     assert rl.action_scale == (0.0015, 0.0015, 0.004, 0.02) and rl.sigma == pytest.approx(0.07)
-    rl, _ = session_rl_config("launch/config/sim.yaml", 3, ("sigma=0.03", "hidden=[32, 32]"))
+    # the ROS session's driver observes where the assembler starts its windows, as the in-process one does
+    params = yaml.safe_load(SIM_PARAMS.read_text())
+    assert params["sim_driver"]["ros__parameters"]["driver"]["observe_stride"] == observe_stride(rl)
+    rl = session_rl_config(SIM_PARAMS, 3, ("sigma=0.03", "hidden=[32, 32]", "stride=2"))
     assert rl.sigma == pytest.approx(0.03) and rl.hidden == (32, 32) and rl.token_dim == 3
+    assert observe_stride(rl) == 2 and observe_stride(rl.replace(stride=rl.chunk_len)) == 0
 
 
 def test_bad_override_names_the_field():
     with pytest.raises(ValueError, match="rl_overrides"):
         InProcessConfig(rl_overrides=("sigma",))
     with pytest.raises(ValueError, match="nonsense"):
-        session_rl_config("launch/config/sim.yaml", 3, ("nonsense=1",))
+        session_rl_config(SIM_PARAMS, 3, ("nonsense=1",))
 
 
 @pytest.mark.slow

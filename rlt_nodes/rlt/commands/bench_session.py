@@ -7,7 +7,7 @@ import argparse
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="artifacts/vla.onnx", help="VLA + RL-token ONNX (built by rlt session)")
-    parser.add_argument("--params", default="launch/config/sim.yaml", help="session parameters (the /** rl block)")
+    parser.add_argument("--params", default=None, help="session parameters (default: launch/config/sim.yaml)")
     parser.add_argument("--state", choices=("token", "oracle"), default="token",
                         help="RL state: the model's z_rl, or the sim's true tip-to-hole offset (an upper bound)")
     parser.add_argument("--minutes", type=float, default=15.0, help="critical-phase minutes of RL data (default 15)")
@@ -19,7 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from rlt.sim.inprocess import InProcessConfig, format_report, run_inprocess
 
-    cfg = InProcessConfig(model_path=args.model, params_file=args.params, state=args.state, rl_minutes=args.minutes,
+    cfg = InProcessConfig(model_path=args.model, state=args.state, rl_minutes=args.minutes,
                           eval_episodes=args.episodes, rl_overrides=tuple(args.set))
+    if args.params:
+        cfg = cfg.replace(params_file=args.params)
     print(format_report(run_inprocess(cfg)))
     return 0

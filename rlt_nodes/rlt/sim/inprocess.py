@@ -23,8 +23,10 @@ import numpy as np
 import yaml
 
 from rlt.config import Config
+from rlt.launch import LAUNCH_DIR
 from rlt.rl.config import RLConfig
 
+SIM_PARAMS = LAUNCH_DIR / "config" / "sim.yaml"
 STATES: tuple[str, ...] = ("token", "oracle")
 ORACLE_DIM = 3  # (x, y, yaw) tip-to-hole offset
 ORACLE_SCALE = np.array([0.002, 0.002, 0.02], np.float32)  # m, m, rad -> order-1 inputs near the hole
@@ -36,7 +38,7 @@ class InProcessConfig(Config):
 
     model_path: str = "artifacts/vla.onnx"  # the exported VLA + RL token (rlt session builds it)
     fake_vla: bool = False  # serve rlt.models.onnx_vla.FakeVla instead (tests: plumbing, not results)
-    params_file: str = "launch/config/sim.yaml"  # the session's parameters: the /** rl block and sim_driver's stride
+    params_file: str = str(SIM_PARAMS)  # the session's parameters (its /** rl block)
     state: str = "token"  # token: z_rl from the model; oracle: the true tip-to-hole offset
     rl_minutes: float = 15.0  # critical-phase sim time of online RL data
     eval_episodes: int = 150  # per policy, on the same seeds
@@ -52,15 +54,17 @@ class InProcessConfig(Config):
                 self.fail("rl_overrides", f"{item!r} is not name=value")
 
 
-def session_rl_config(params_file: str | Path, token_dim: int, overrides: tuple[str, ...] = ()) -> tuple[RLConfig, int]:
-    """(RLConfig, the driver's observe_stride) as the sim session's actor and learner get them from `params_file`."""
+def session_rl_config(params_file: str | Path, token_dim: int, overrides: tuple[str, ...] = ()) -> RLConfig:
+    """The RLConfig the sim session's actor and learner get from `params_file` (its /** rl block), plus overrides."""
     params = yaml.safe_load(Path(params_file).read_text())
-    common = params.get("/**", {}).get("ros__parameters", {})
-    rl = dict(common.get("rl", {}))
+    rl = dict(params.get("/**", {}).get("ros__parameters", {}).get("rl", {}))
     rl.update({k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in overrides)})
-    driver = params.get("sim_driver", {}).get("ros__parameters", {}).get("driver", {})
-    stride = int(driver.get("observe_stride", 2))
-    return RLConfig.from_dict({**rl, "token_dim": token_dim}, source=str(params_file)), stride
+    return RLConfig.from_dict({**rl, "token_dim": token_dim}, source=str(params_file))
+
+
+def observe_stride(rl: RLConfig) -> int:
+    """The driver's observe_stride that gives the assembler a state at each of its window starts (0: boundaries)."""
+    return 0 if rl.stride == rl.chunk_len else rl.stride
 
 
 def run_inprocess(cfg: InProcessConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -78,13 +82,13 @@ def run_inprocess(cfg: InProcessConfig, log: Callable[[str], None] = print) -> d
     began = time.monotonic()
     server = VlaServer(VlaServerConfig(model_path=cfg.model_path, fake=cfg.fake_vla, providers="cpu"))
     token_dim = server.model.token_dim if cfg.state == "token" else ORACLE_DIM
-    rl, observe_stride = session_rl_config(cfg.params_file, token_dim, cfg.rl_overrides)
+    rl = session_rl_config(cfg.params_file, token_dim, cfg.rl_overrides)
     env = PegInsertEnv(SimConfig(image_size=server.model.image_size, cameras=tuple(server.model.cameras)))
     learner = Learner(rl)
 
     def episodes(mode: str, seed: int, count: int = 0, budget_s: float = 0.0) -> list[dict]:
         driver = SimDriver(env, DriverConfig(mode="critical", seed=seed, episodes=count, critical_budget_s=budget_s,
-                                             chunk_len=rl.chunk_len, observe_stride=observe_stride))
+                                             chunk_len=rl.chunk_len, observe_stride=observe_stride(rl)))
         actor = ActorCore(rl, ActorConfig(mode=mode))
         if mode == "eval":
             actor.load_weights(PolicyWeights(1, learner.actor_state(), learner.updates, learner.architecture()))
