@@ -34,6 +34,12 @@ def evaluation_stats(episodes: Sequence[dict]) -> dict[str, float]:
     }
 
 
+def throughput_ratio(rlt_stats: dict[str, float], base_stats: dict[str, float]) -> float:
+    """RLT's throughput over the base policy's (`evaluation_stats` of each); nan when the base had no success."""
+    base_rate = base_stats["throughput_per_10min"]
+    return rlt_stats["throughput_per_10min"] / base_rate if base_rate else float("nan")  # undefined, not infinite
+
+
 def learning_curve(train: Sequence[dict], window: int = 20) -> tuple[np.ndarray, np.ndarray]:
     """(minutes of RL data so far float[N], throughput over the last `window` episodes float[N])."""
     critical = [e for e in train if e["critical_steps"] > 0]
@@ -61,8 +67,7 @@ def write_report(
     teleop_stats = evaluation_stats(teleop) if teleop else None
     teleop_steps = [e["critical_steps"] for e in teleop if e["success"]]
     teleop_median = float(np.median(teleop_steps)) if teleop_steps else float("nan")
-    base_rate = base_stats["throughput_per_10min"]
-    ratio = rlt_stats["throughput_per_10min"] / base_rate if base_rate else float("nan")  # undefined, not infinite
+    ratio = throughput_ratio(rlt_stats, base_stats)
     minutes, rate = learning_curve(train)
     summary = {
         "base": base_stats,

@@ -17,7 +17,7 @@ import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import yaml
@@ -25,6 +25,11 @@ import yaml
 from rlt.config import Config
 from rlt.launch import LAUNCH_DIR
 from rlt.rl.config import RLConfig
+from rlt.types import PolicyWeights, Transition
+
+if TYPE_CHECKING:
+    from rlt.rl.actor_core import ActorCore
+    from rlt.rl.learner import Learner
 
 SIM_PARAMS = LAUNCH_DIR / "config" / "sim.yaml"
 STATES: tuple[str, ...] = ("token", "oracle")
@@ -69,7 +74,7 @@ def observe_stride(rl: RLConfig) -> int:
 
 def run_inprocess(cfg: InProcessConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Train, then evaluate base and RLT; returns {"train": episodes, "base": {...}, "rlt": {...}, ratio, wall_s}."""
-    from rlt.report import evaluation_stats
+    from rlt.report import evaluation_stats, throughput_ratio
     from rlt.rl.actor_core import ActorConfig, ActorCore
     from rlt.rl.learner import Learner
     from rlt.serving import VlaServer, VlaServerConfig
@@ -77,7 +82,6 @@ def run_inprocess(cfg: InProcessConfig, log: Callable[[str], None] = print) -> d
     from rlt.sim.driver import DriverConfig, SimDriver
     from rlt.sim.env import PegInsertEnv
     from rlt.sync import SyncedObservation
-    from rlt.types import PolicyWeights
 
     began = time.monotonic()
     server = VlaServer(VlaServerConfig(model_path=cfg.model_path, fake=cfg.fake_vla, providers="cpu"))
@@ -91,7 +95,7 @@ def run_inprocess(cfg: InProcessConfig, log: Callable[[str], None] = print) -> d
                                              chunk_len=rl.chunk_len, observe_stride=observe_stride(rl)))
         actor = ActorCore(rl, ActorConfig(mode=mode))
         if mode == "eval":
-            actor.load_weights(PolicyWeights(1, learner.actor_state(), learner.updates, learner.architecture()))
+            actor.load_weights(_snapshot(learner, 1))
         summaries: list[dict] = []
         out = driver.begin_episode()
         while True:
@@ -124,13 +128,12 @@ def run_inprocess(cfg: InProcessConfig, log: Callable[[str], None] = print) -> d
         trained_s = time.monotonic() - began
         base = evaluation_stats(episodes("base", cfg.eval_seed, cfg.eval_episodes))
         rlt = evaluation_stats(episodes("eval", cfg.eval_seed, cfg.eval_episodes))
-    ratio = rlt["throughput_per_10min"] / max(base["throughput_per_10min"], 1e-9)
-    return {"train": train, "base": base, "rlt": rlt, "throughput_ratio": ratio, "learner_updates": learner.updates,
-            "transitions": learner.buffer.added,
-            "train_wall_s": trained_s, "wall_s": time.monotonic() - began, "rl": rl.to_dict(), "state": cfg.state}
+    return {"train": train, "base": base, "rlt": rlt, "throughput_ratio": throughput_ratio(rlt, base),
+            "learner_updates": learner.updates, "transitions": learner.buffer.added, "train_wall_s": trained_s,
+            "wall_s": time.monotonic() - began, "rl": rl.to_dict(), "state": cfg.state}
 
 
-def _learn(learner: Any, actor: Any, transitions: list, weights_every: int) -> None:
+def _learn(learner: Learner, actor: ActorCore, transitions: list[Transition], weights_every: int) -> None:
     """Store, update up to the UTD budget, and hand the actor a snapshot when a `weights_every` mark was crossed."""
     for t in transitions:
         learner.add(t)
@@ -140,10 +143,12 @@ def _learn(learner: Any, actor: Any, transitions: list, weights_every: int) -> N
         return
     learner.train(due, stats=False)
     if learner.updates // weights_every > before // weights_every:
-        from rlt.types import PolicyWeights
+        actor.load_weights(_snapshot(learner, learner.updates // weights_every))
 
-        version = learner.updates // weights_every
-        actor.load_weights(PolicyWeights(version, learner.actor_state(), learner.updates, learner.architecture()))
+
+def _snapshot(learner: Learner, version: int) -> PolicyWeights:
+    """The learner's current actor as the versioned weights the actor node would receive."""
+    return PolicyWeights(version, learner.actor_state(), learner.updates, learner.architecture())
 
 
 def format_report(result: dict[str, Any]) -> str:
