@@ -114,7 +114,11 @@ def test_train_token_and_diagnose(tmp_path, capsys):
     report = diagnose_token(ckpt, demos=episodes)
     assert {"loss_real", "loss_zero", "loss_shuffled", "probe_r2_x", "probe_proprio_r2_yaw"} <= set(report)
     assert report["held_out_frames"] == 2 * 12
-    assert "shuffled z_rl" in capsys.readouterr().out
+    assert {"goal_rmse_0", "goal_near_rmse_3"} <= set(report) and np.isfinite(report["goal_rmse_1"])
+    out = capsys.readouterr().out
+    assert "shuffled z_rl" in out and "goal entries" in out
+    plain = train_token(vla_ckpt, episodes, tmp_path / "plain", tiny_token_config(goal_weight=0.0), progress=False)
+    assert not any(k.startswith("goal") for k in diagnose_token(plain, demos=episodes, verbose=False))
     with pytest.raises(ValueError, match="pass `demos`"):
         diagnose_token(ckpt)  # trained on in-memory episodes: no path to reload
     with pytest.raises(ValueError, match="use the same demonstrations"):
@@ -137,6 +141,44 @@ def test_linear_path_starts_at_the_principal_subspace():
     assert var[:3].sum() > 0.999 * var.sum()
     r2 = ridge_probe_r2(out[:, :3].numpy(), latent.numpy(), out[:, :3].numpy(), latent.numpy(), 1e-6)
     assert r2.min() > 0.999
+
+
+def test_goal_entries_start_at_the_ridge_estimate_of_the_goal():
+    # the goal is a linear function of the hidden directions; frames of failed episodes (NaN) are left out of the
+    # fit; the other Z - G outputs are the principal directions, as without a goal
+    gen = torch.Generator().manual_seed(2)
+    latent = torch.randn(400, 3, generator=gen)
+    prefix = (latent @ torch.randn(3, M * D, generator=gen)).view(400, M, D)
+    goal = latent[:, :2] @ torch.tensor([[1.0, 0.5], [-0.5, 2.0]]) + torch.tensor([0.3, -0.2])  # float32[N, 2]
+    goal[::7] = float("nan")
+    token = _token(token_dim=8, goal_axes=(0, 1), goal_scale=(0.5, 0.5))
+    assert token.goal_dims == 2
+    token.set_embedding_stats(prefix)
+    token.init_linear_path(prefix, goal)
+    with torch.no_grad():
+        token.to_token.weight.zero_()  # the readout's bias carries the goal's intercept
+    z = token.encode(prefix)
+    known = ~goal.isnan().any(1)
+    torch.testing.assert_close(z[known, :2], goal[known], atol=0.02, rtol=0.0)
+    torch.testing.assert_close(token.goal(z)[known], 0.5 * goal[known], atol=0.01, rtol=0.0)
+    rest = token.linear(token.standardize(prefix).flatten(1))[:, 2:].detach()
+    assert rest.var(0).mean().item() == pytest.approx(1.0, rel=0.01)
+
+
+def test_goal_targets_are_the_displacement_to_the_final_pose():
+    token = _token(goal_axes=(0, 3), goal_scale=(0.002, 0.02))
+    proprio = torch.tensor([[0.010, 9.0, 9.0, 0.10], [0.004, 9.0, 9.0, 0.04]])
+    final = torch.tensor([0.002, 0.0, 0.0, 0.02]).expand(2, -1)
+    torch.testing.assert_close(token.goal_targets(proprio, final), torch.tensor([[4.0, 4.0], [1.0, 1.0]]))
+    assert _token(goal_weight=0.0).goal_dims == 0
+
+
+@pytest.mark.parametrize(("changes", "field"), [({"goal_axes": tuple(range(8))}, "goal_axes"),
+                                                ({"goal_scale": (1.0,)}, "goal_scale"),
+                                                ({"goal_scale": (1.0, 0.0, 1.0)}, "goal_scale")])
+def test_goal_config_errors_name_the_field(changes, field):
+    with pytest.raises(ValueError, match=field):
+        tiny_token_config(**changes)
 
 
 def test_without_linear_path_z_rl_is_the_readout_alone():

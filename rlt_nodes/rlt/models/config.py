@@ -134,6 +134,10 @@ class TokenConfig(Config):
     context_dropout: float = 0.9  # probability of zeroing each teacher-forced decoder input token (training only)
     standardize: bool = True  # work on embeddings minus their training mean per (position, feature), over their RMS
     linear_path: bool = True  # add a linear map of the whole prefix to z_rl, initialized to its principal directions
+    goal_weight: float = 1.0  # weight of the hindsight-goal loss on z_rl's first len(goal_axes) entries; 0 = off
+    goal_axes: tuple[int, ...] = (0, 1, 3)  # proprio entries (hand x, y, yaw) whose displacement to the episode's
+    #                                         final, inserted pose those entries predict (rlt.models.rl_token)
+    goal_scale: tuple[float, ...] = (0.002, 0.002, 0.02)  # m, m, rad: one unit of each goal entry
     steps: int = 3000
     batch_size: int = 64
     lr: float = 1e-3  # peak AdamW learning rate (linear warmup, cosine decay)
@@ -156,6 +160,11 @@ class TokenConfig(Config):
         self.require_range("holdout_fraction", 0.01, 0.9)
         self.require_range("probe_ridge", 0.0, 1e9)
         self.require_range("num_threads", 0, 1024)
+        self.require_range("goal_weight", 0.0, 1e6)
+        if not 0 < len(self.goal_axes) < self.token_dim or min(self.goal_axes) < 0:
+            self.fail("goal_axes", f"must list 1 to token_dim-1={self.token_dim - 1} proprio indices >= 0")
+        if len(self.goal_scale) != len(self.goal_axes) or min(self.goal_scale) <= 0:
+            self.fail("goal_scale", f"must list one value > 0 per goal axis ({len(self.goal_axes)})")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -39,6 +39,8 @@ class Frames:
     chunk_mask: np.ndarray  # bool[N, H], False past the end of the episode
     tip_offset: np.ndarray  # float32[N, 3], privileged, for probes
     episode: np.ndarray  # int64[N], index of the source episode in the list given to `frames_from_episodes`
+    final_proprio: np.ndarray  # float32[N, P], proprio at the last step of the frame's episode (hindsight goal)
+    success: np.ndarray  # bool[N], the frame's episode succeeded (its final pose is an inserted pose)
 
     def __len__(self) -> int:
         return len(self.proprio)
@@ -97,6 +99,8 @@ def frames_from_episodes(episodes: Sequence[Episode], cameras: Sequence[str], ho
         chunk_mask=mask,
         tip_offset=np.concatenate([ep.tip_offset for ep in episodes]).astype(np.float32),
         episode=np.repeat(np.arange(len(episodes)), lengths),
+        final_proprio=np.repeat(np.stack([ep.proprio[-1] for ep in episodes]), lengths, axis=0).astype(np.float32),
+        success=np.repeat(np.array([bool(ep.success) for ep in episodes]), lengths),
     )
 
 
