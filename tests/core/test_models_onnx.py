@@ -54,7 +54,7 @@ def test_onnx_matches_pytorch(exported, tiny_checkpoints):
     with torch.no_grad():
         chunk, z = model(*(torch.from_numpy(images[c][None]) for c in vla.cameras), torch.from_numpy(proprio[None]))
     got_chunk, got_z = vla.infer(images, proprio)
-    assert got_chunk.shape == (6, 4) and got_chunk.dtype == np.float32 and got_z.shape == (8,)
+    assert got_chunk.shape == (6, 4) and got_chunk.dtype == np.float32 and got_z.shape == (3,)  # the goal entries of z_rl (rl_entries)
     np.testing.assert_allclose(got_chunk, chunk[0].numpy(), atol=1e-6)
     np.testing.assert_allclose(got_z, z[0].numpy(), atol=1e-4)
 
@@ -64,7 +64,7 @@ def test_metadata_and_model_id(exported, tiny_checkpoints, tmp_path):
     meta = {p.key: p.value for p in proto.metadata_props}
     assert meta["rlt.contract"] == CONTRACT_VERSION
     assert meta["rlt.cameras"] == "front,wrist" and meta["rlt.action_names"] == "dx,dy,dz,dyaw"
-    assert meta["rlt.image_size"] == "16" and meta["rlt.chunk_len"] == "6" and meta["rlt.token_dim"] == "8"
+    assert meta["rlt.image_size"] == "16" and meta["rlt.chunk_len"] == "6" and meta["rlt.token_dim"] == "3"
     assert meta["rlt.instruction"] == tiny_vla_config().instruction
     assert CONTRACT_VERSION in proto.doc_string
     again = export_onnx(*tiny_checkpoints, tmp_path / "again.onnx")

@@ -117,7 +117,7 @@ def test_train_token_and_diagnose(tmp_path, capsys):
     assert {"goal_rmse_0", "goal_near_rmse_3"} <= set(report) and np.isfinite(report["goal_rmse_1"])
     out = capsys.readouterr().out
     assert "shuffled z_rl" in out and "goal entries" in out
-    plain = train_token(vla_ckpt, episodes, tmp_path / "plain", tiny_token_config(goal_weight=0.0), progress=False)
+    plain = train_token(vla_ckpt, episodes, tmp_path / "plain", tiny_token_config(goal_weight=0.0, rl_entries=0), progress=False)
     assert not any(k.startswith("goal") for k in diagnose_token(plain, demos=episodes, verbose=False))
     with pytest.raises(ValueError, match="pass `demos`"):
         diagnose_token(ckpt)  # trained on in-memory episodes: no path to reload
@@ -170,15 +170,25 @@ def test_goal_targets_are_the_displacement_to_the_final_pose():
     proprio = torch.tensor([[0.010, 9.0, 9.0, 0.10], [0.004, 9.0, 9.0, 0.04]])
     final = torch.tensor([0.002, 0.0, 0.0, 0.02]).expand(2, -1)
     torch.testing.assert_close(token.goal_targets(proprio, final), torch.tensor([[4.0, 4.0], [1.0, 1.0]]))
-    assert _token(goal_weight=0.0).goal_dims == 0
+    assert _token(goal_weight=0.0, rl_entries=0).goal_dims == 0
 
 
 @pytest.mark.parametrize(("changes", "field"), [({"goal_axes": tuple(range(8))}, "goal_axes"),
                                                 ({"goal_scale": (1.0,)}, "goal_scale"),
-                                                ({"goal_scale": (1.0, 0.0, 1.0)}, "goal_scale")])
+                                                ({"goal_scale": (1.0, 0.0, 1.0)}, "goal_scale"),
+                                                ({"goal_weight": 0.0}, "rl_entries"),
+                                                ({"rl_entries": 9}, "rl_entries")])
 def test_goal_config_errors_name_the_field(changes, field):
     with pytest.raises(ValueError, match=field):
         tiny_token_config(**changes)
+
+
+def test_rl_state_is_the_leading_entries_of_z_rl():
+    prefix = torch.randn(2, M, D)
+    token = _token()
+    assert token.state_dim == 3
+    torch.testing.assert_close(token.rl_state(prefix), token.encode(prefix)[:, :3])
+    assert _token(rl_entries=0).rl_state(prefix).shape == (2, 8)
 
 
 def test_without_linear_path_z_rl_is_the_readout_alone():

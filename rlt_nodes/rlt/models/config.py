@@ -138,6 +138,7 @@ class TokenConfig(Config):
     goal_axes: tuple[int, ...] = (0, 1, 3)  # proprio entries (hand x, y, yaw) whose displacement to the episode's
     #                                         final, inserted pose those entries predict (rlt.models.rl_token)
     goal_scale: tuple[float, ...] = (0.002, 0.002, 0.02)  # m, m, rad: one unit of each goal entry
+    rl_entries: int = 3  # leading z_rl entries exported as the RL state (3 = the goal entries); 0 = all token_dim
     steps: int = 3000
     batch_size: int = 64
     lr: float = 1e-3  # peak AdamW learning rate (linear warmup, cosine decay)
@@ -165,6 +166,10 @@ class TokenConfig(Config):
             self.fail("goal_axes", f"must list 1 to token_dim-1={self.token_dim - 1} proprio indices >= 0")
         if len(self.goal_scale) != len(self.goal_axes) or min(self.goal_scale) <= 0:
             self.fail("goal_scale", f"must list one value > 0 per goal axis ({len(self.goal_axes)})")
+        self.require_range("rl_entries", 0, self.token_dim)
+        if self.goal_weight == 0 and self.rl_entries not in (0, self.token_dim):
+            self.fail("rl_entries", "must be 0 (all of z_rl) when goal_weight=0: without the goal loss the leading "
+                      "entries are not the goal")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -73,7 +73,7 @@ class ExportedVla(nn.Module):
     def token_dim(self) -> int:
         """Z, the size of the rl_token output."""
         if isinstance(self.encoder, RlToken):
-            return self.encoder.cfg.token_dim
+            return self.encoder.state_dim
         return self.encoder.cfg.feature_dim
 
     def forward(self, *inputs: Tensor) -> tuple[Tensor, Tensor]:
@@ -84,7 +84,7 @@ class ExportedVla(nn.Module):
         images = torch.stack(inputs[:-1], dim=1)  # uint8[B, K, S, S, 3]
         chunk, prefix = self.vla(images, inputs[-1])  # prefix float32[B, M, d]
         # z_rl float32[B, Z]: the RL token of the prefix, or (ablation) the image features in its place
-        z_rl = self.encoder.encode(prefix) if isinstance(self.encoder, RlToken) else self.encoder.encode(images)
+        z_rl = self.encoder.rl_state(prefix) if isinstance(self.encoder, RlToken) else self.encoder.encode(images)
         return self.vla.to_physical(chunk), z_rl
 
     def spec(self, model_id: str) -> VlaSpec:

@@ -107,6 +107,15 @@ class RlToken(nn.Module):
         self.embed_scale.copy_(((prefix - mean) ** 2).mean().sqrt().clamp(min=1e-6))
 
     @property
+    def state_dim(self) -> int:
+        """Size of the RL state the token exports: its first `rl_entries` entries, or all Z when that is 0."""
+        return self.cfg.rl_entries or self.cfg.token_dim
+
+    def rl_state(self, prefix: Tensor) -> Tensor:
+        """prefix float32[B, M, d] -> what the actor and critic read, float32[B, state_dim] (leading z_rl entries)."""
+        return self.encode(prefix)[:, : self.state_dim]
+
+    @property
     def goal_dims(self) -> int:
         """G: the leading entries of z_rl trained to predict the hindsight goal (0 with `goal_weight` = 0)."""
         return len(self.cfg.goal_axes) if self.cfg.goal_weight > 0 else 0

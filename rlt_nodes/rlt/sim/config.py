@@ -68,6 +68,7 @@ class SimConfig(Config):
     control_hz: int = 20  # control steps per second; 1 / (control_hz * dt) must be an integer
     image_size: int = 96  # px, square camera images
     cameras: tuple[str, ...] = CAMERA_NAMES  # rendered cameras, a subset of scene.CAMERA_NAMES; () = no images
+    wrist_fovy: float = 50.0  # deg, vertical field of view of the wrist camera (smaller = finer, about 0.7 mm/px at 50)
 
     episode_seconds: float = 8.0  # s, time limit of a full episode (approach + insertion)
     critical_episode_seconds: float = 5.0  # s, time limit of a critical-phase episode (starts near the hole)
@@ -109,6 +110,7 @@ class SimConfig(Config):
                 f"1 / (control_hz * dt) = {substeps:.4g} physics steps per control step; must be an integer",
             )
         self.require_range("image_size", 16, 1024)
+        self.require_range("wrist_fovy", 5.0, 120.0)
         for camera in self.cameras:
             if camera not in CAMERA_NAMES:
                 self.fail("cameras", f"unknown camera {camera!r}; expected names from {', '.join(CAMERA_NAMES)}")

@@ -99,7 +99,7 @@ class PegInsertEnv:
 
     def __init__(self, cfg: SimConfig) -> None:
         self.cfg = cfg
-        xml = scene_xml(cfg.hole_clearance, cfg.hole_chamfer, cfg.dt, cfg.image_size)
+        xml = scene_xml(cfg.hole_clearance, cfg.hole_chamfer, cfg.dt, cfg.image_size, cfg.wrist_fovy)
         self.model = mujoco.MjModel.from_xml_string(xml)
         self.data = mujoco.MjData(self.model)
         self._renderer = self._make_renderer() if cfg.cameras else None

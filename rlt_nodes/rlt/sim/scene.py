@@ -70,7 +70,7 @@ def hole_half_size(clearance: float) -> tuple[float, float]:
     return PEG_HALF_SIZE[0] + clearance / 2, PEG_HALF_SIZE[1] + clearance / 2
 
 
-def scene_xml(clearance: float, chamfer: float, dt: float, image_size: int) -> str:
+def scene_xml(clearance: float, chamfer: float, dt: float, image_size: int, wrist_fovy: float = 50.0) -> str:
     """MJCF of the scene.
 
     Args:
@@ -102,7 +102,7 @@ def scene_xml(clearance: float, chamfer: float, dt: float, image_size: int) -> s
 {_socket_geoms(clearance, chamfer)}
       <site name="{HOLE_SITE}" size="0.001"/>
     </body>
-{_gantry()}
+{_gantry(wrist_fovy)}
   </worldbody>
   <actuator>
 {_actuators()}
@@ -154,7 +154,7 @@ def _actuators() -> str:
     return "\n".join(f'    <position name="{n}" joint="{n}" class="{_JOINTS[n][1]}"/>' for n in JOINT_NAMES)
 
 
-def _gantry() -> str:
+def _gantry(wrist_fovy: float) -> str:
     """Nested x, y, z, yaw, pitch, roll bodies; the innermost is the hand, which carries the peg and wrist camera."""
     opening, closing = [], []
     for depth, name in enumerate(JOINT_NAMES):
@@ -169,7 +169,7 @@ def _gantry() -> str:
     indent = "    " + "  " * len(JOINT_NAMES)
     hand = (
         f'{indent}<geom name="hand" type="box" size="0.02 0.015 0.006" pos="0 0 0.006" rgba="0.3 0.3 0.3 1"/>\n'
-        f'{indent}<camera name="wrist" {_look_at((-0.05, -0.03, 0.0), (0.0, 0.0, -0.05))} fovy="50"/>\n'
+        f'{indent}<camera name="wrist" {_look_at((-0.05, -0.03, 0.0), (0.0, 0.0, -0.05))} fovy="{wrist_fovy:g}"/>\n'
         f'{indent}<body name="{PEG_BODY}" pos="0 0 {-PEG_BODY_OFFSET}">\n'
         f'{indent}  <geom name="peg" type="box" size="{_vec(PEG_HALF_SIZE)}" mass="0.02" rgba="0.1 0.4 0.9 1"/>\n'
         f'{indent}  <site name="{TIP_SITE}" pos="0 0 {-PEG_HALF_SIZE[2]}" size="0.001"/>\n'
