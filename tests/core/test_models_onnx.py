@@ -54,7 +54,8 @@ def test_onnx_matches_pytorch(exported, tiny_checkpoints):
     with torch.no_grad():
         chunk, z = model(*(torch.from_numpy(images[c][None]) for c in vla.cameras), torch.from_numpy(proprio[None]))
     got_chunk, got_z = vla.infer(images, proprio)
-    assert got_chunk.shape == (6, 4) and got_chunk.dtype == np.float32 and got_z.shape == (3,)  # the goal entries of z_rl (rl_entries)
+    assert got_chunk.shape == (6, 4) and got_chunk.dtype == np.float32
+    assert got_z.shape == (3,)  # the goal entries of z_rl (TokenConfig.rl_entries)
     np.testing.assert_allclose(got_chunk, chunk[0].numpy(), atol=1e-6)
     np.testing.assert_allclose(got_z, z[0].numpy(), atol=1e-4)
 

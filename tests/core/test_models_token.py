@@ -117,7 +117,8 @@ def test_train_token_and_diagnose(tmp_path, capsys):
     assert {"goal_rmse_0", "goal_near_rmse_3"} <= set(report) and np.isfinite(report["goal_rmse_1"])
     out = capsys.readouterr().out
     assert "shuffled z_rl" in out and "goal entries" in out
-    plain = train_token(vla_ckpt, episodes, tmp_path / "plain", tiny_token_config(goal_weight=0.0, rl_entries=0), progress=False)
+    plain_cfg = tiny_token_config(goal_weight=0.0, rl_entries=0)
+    plain = train_token(vla_ckpt, episodes, tmp_path / "plain", plain_cfg, progress=False)
     assert not any(k.startswith("goal") for k in diagnose_token(plain, demos=episodes, verbose=False))
     with pytest.raises(ValueError, match="pass `demos`"):
         diagnose_token(ckpt)  # trained on in-memory episodes: no path to reload

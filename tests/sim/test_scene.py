@@ -27,7 +27,9 @@ def _warnings(data) -> dict[int, int]:
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_preset_scene_steps_one_second_without_warnings(preset):
     cfg = SimConfig(preset=preset, cameras=())
-    model = mujoco.MjModel.from_xml_string(scene_xml(cfg.hole_clearance, cfg.hole_chamfer, cfg.dt, cfg.image_size))
+    xml = scene_xml(cfg.hole_clearance, cfg.hole_chamfer, cfg.dt, cfg.image_size, cfg.wrist_fovy)
+    model = mujoco.MjModel.from_xml_string(xml)
+    assert model.cam_fovy[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, "wrist")] == cfg.wrist_fovy
     data = mujoco.MjData(model)
     data.qpos[2] = data.ctrl[2] = 0.15  # hand high above the socket
     mujoco.mj_step(model, data, nstep=round(1.0 / cfg.dt))
@@ -49,7 +51,7 @@ def test_preset_scene_in_contact_for_one_second_without_warnings(preset):
 
 
 def test_scene_physics_options_follow_the_design():
-    model = mujoco.MjModel.from_xml_string(scene_xml(0.0005, 0.001, 0.002, 96))
+    model = mujoco.MjModel.from_xml_string(scene_xml(0.0005, 0.001, 0.002, 96, 25.0))
     assert model.opt.timestep == 0.002
     assert model.opt.integrator == mujoco.mjtIntegrator.mjINT_IMPLICITFAST
     assert model.opt.cone == mujoco.mjtCone.mjCONE_ELLIPTIC
@@ -65,7 +67,7 @@ def test_scene_physics_options_follow_the_design():
 
 @pytest.mark.parametrize("clearance,chamfer,strips", [(0.0005, 0.001, 4), (0.002, 0.0, 0)])
 def test_hole_size_and_chamfer_strips(clearance, chamfer, strips):
-    model = mujoco.MjModel.from_xml_string(scene_xml(clearance, chamfer, 0.002, 96))
+    model = mujoco.MjModel.from_xml_string(scene_xml(clearance, chamfer, 0.002, 96, 25.0))
     names = [model.geom(i).name for i in range(model.ngeom)]
     assert sum(n.startswith("socket_chamfer") for n in names) == strips
     hx, hy = hole_half_size(clearance)

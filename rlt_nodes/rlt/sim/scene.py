@@ -70,7 +70,7 @@ def hole_half_size(clearance: float) -> tuple[float, float]:
     return PEG_HALF_SIZE[0] + clearance / 2, PEG_HALF_SIZE[1] + clearance / 2
 
 
-def scene_xml(clearance: float, chamfer: float, dt: float, image_size: int, wrist_fovy: float = 50.0) -> str:
+def scene_xml(clearance: float, chamfer: float, dt: float, image_size: int, wrist_fovy: float) -> str:
     """MJCF of the scene.
 
     Args:
@@ -78,6 +78,7 @@ def scene_xml(clearance: float, chamfer: float, dt: float, image_size: int, wris
         chamfer: size of the 45-degree lead-in above the rim, m (0 = sharp edge).
         dt: physics time step, s; contacts use solref time constant 2 * dt.
         image_size: offscreen buffer size in pixels (square images).
+        wrist_fovy: vertical field of view of the hand-mounted camera, degrees.
     """
     size = max(image_size, 64)
     return f"""<mujoco model="peg_insert">
