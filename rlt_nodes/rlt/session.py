@@ -91,6 +91,19 @@ def _params(overrides: Mapping[str, Mapping[str, Any]], path: Path, session: str
     return path
 
 
+def keep_previous_run(out: Path) -> Path | None:
+    """Move a previous run out of `out` (to `out`.<date-time>[-n]) so a new session starts from scratch: a
+    finished run's learner checkpoint would otherwise be resumed. Returns where it went (None: nothing there)."""
+    if not out.is_dir() or not any(out.iterdir()):
+        return None
+    stem = f"{out.name}.{time.strftime('%Y%m%d-%H%M%S')}"
+    kept, n = out.with_name(stem), 1
+    while kept.exists():
+        kept, n = out.with_name(f"{stem}-{n}"), n + 1
+    out.rename(kept)
+    return kept
+
+
 class SimSession:
     """Runs the phases of the main job; each returns what the next needs."""
 
@@ -265,6 +278,9 @@ class SimSession:
         from rlt.sim.episode_log import read_episode_log
 
         t0 = time.monotonic()
+        kept = keep_previous_run(self.out)
+        if kept is not None:
+            print(f"[session] the previous run in {self.out} was moved to {kept}", flush=True)
         self.out.mkdir(parents=True, exist_ok=True)
         onnx = self.build_artifacts()
         train_log = self.train(onnx)

@@ -87,6 +87,9 @@ class LearnerNode(Node):
         self.saved_at = time.monotonic()
 
     def destroy_node(self) -> None:
+        if not hasattr(self, "thread"):  # the constructor failed (e.g. an incompatible checkpoint): nothing to save
+            super().destroy_node()
+            return
         self.stop.set()
         self.thread.join(timeout=10)
         if self.checkpoint_dir:
