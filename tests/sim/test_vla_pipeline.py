@@ -46,7 +46,7 @@ def test_exported_model_serves_simulator_observations(pipeline):
         obs = env.reset(seed=123, mode="critical")
         ref_chunk, rl_token = model.infer(obs.images, obs.proprio)
         env.step(ref_chunk[0])  # physical units, accepted by the simulator as they are
-    assert ref_chunk.shape == (20, 4) and rl_token.shape == (16,)
+    assert ref_chunk.shape == (20, 4) and rl_token.shape == (3,)  # the goal entries of z_rl (rl_entries)
     assert np.isfinite(ref_chunk).all() and np.isfinite(rl_token).all()
     assert np.abs(ref_chunk).max() < 0.1  # physical deltas (m, rad), not normalized units
 
