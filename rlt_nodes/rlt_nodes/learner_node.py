@@ -88,8 +88,7 @@ class LearnerNode(Node):
 
     def destroy_node(self) -> None:
         if not hasattr(self, "thread"):  # the constructor failed (e.g. an incompatible checkpoint): nothing to save
-            super().destroy_node()
-            return
+            return super().destroy_node()
         self.stop.set()
         self.thread.join(timeout=10)
         if self.checkpoint_dir:

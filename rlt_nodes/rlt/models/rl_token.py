@@ -125,15 +125,19 @@ class RlToken(nn.Module):
         """G: the leading entries of z_rl trained to predict the hindsight goal (0 with `goal_weight` = 0)."""
         return len(self.cfg.goal_axes) if self.cfg.goal_weight > 0 else 0
 
+    @property
+    def goal_scale(self) -> Tensor:
+        """float32[G]: physical size of one unit of each goal entry."""
+        return torch.tensor(self.cfg.goal_scale[: self.goal_dims], dtype=torch.float32)
+
     def goal_targets(self, proprio: Tensor, final_proprio: Tensor) -> Tensor:
         """float32[B, P] proprio and its episode's final proprio -> float32[B, G] goal entries (in goal_scale units)."""
         axes = list(self.cfg.goal_axes[: self.goal_dims])
-        scale = torch.tensor(self.cfg.goal_scale[: self.goal_dims], dtype=torch.float32)
-        return (proprio[:, axes] - final_proprio[:, axes]) / scale
+        return (proprio[:, axes] - final_proprio[:, axes]) / self.goal_scale
 
     def goal(self, z_rl: Tensor) -> Tensor:
         """z_rl float32[B, Z] -> the predicted displacement to the goal pose float32[B, G], physical units."""
-        return z_rl[:, : self.goal_dims] * torch.tensor(self.cfg.goal_scale[: self.goal_dims], dtype=z_rl.dtype)
+        return z_rl[:, : self.goal_dims] * self.goal_scale
 
     @torch.no_grad()
     def init_linear_path(self, prefix: Tensor, goal: Tensor | None = None, max_frames: int = 8192,
@@ -162,7 +166,8 @@ class RlToken(nn.Module):
         if g:
             y = goal[pick]  # float32[N, G]
             known = ~y.isnan().any(1)
-            w, b = ridge_fit(x[known], y[known], GOAL_RIDGE)
+            penalty = GOAL_RIDGE * float(x.square().sum()) / x.shape[1]  # relative to the mean feature variance
+            w, b = (torch.from_numpy(a).float() for a in ridge_fit(x[known].numpy(), y[known].numpy(), penalty))
             self.linear.weight[:g] = w.T
             self.to_token.bias[:g] += b - mean @ w
 
@@ -212,21 +217,20 @@ class RlToken(nn.Module):
         return ((pred - target) ** 2).sum(-1).mean()
 
 
-def ridge_fit(x: Tensor, y: Tensor, ridge: float) -> tuple[Tensor, Tensor]:
-    """Ridge regression y ≈ x @ w + b for x float32[N, F], y float32[N, T] -> (w float32[F, T], b float32[T]).
+def ridge_fit(x: np.ndarray, y: np.ndarray, penalty: float) -> tuple[np.ndarray, np.ndarray]:
+    """Closed-form ridge regression y ≈ x @ w + b: x float[N, F], y float[N, T] -> (w float64[F, T], b float64[T]).
 
-    The penalty is `ridge` times the mean feature variance times N (scale-free); solved in float64, in the dual
-    when there are fewer samples than features.
+    `penalty` is added to the diagonal of the centred Gram matrix; solved in float64, in the dual when there are
+    fewer samples than features.
     """
-    x64, y64 = x.double(), y.double()
-    xm, ym = x64.mean(0), y64.mean(0)
-    xc, yc = x64 - xm, y64 - ym
-    lam = ridge * float(xc.square().sum()) / xc.shape[1]
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    x_mean, y_mean = x.mean(0), y.mean(0)
+    xc, yc = x - x_mean, y - y_mean
     if len(xc) < xc.shape[1]:
-        w = xc.T @ torch.linalg.solve(xc @ xc.T + lam * torch.eye(len(xc), dtype=xc.dtype), yc)
+        w = xc.T @ np.linalg.solve(xc @ xc.T + penalty * np.eye(len(xc)), yc)
     else:
-        w = torch.linalg.solve(xc.T @ xc + lam * torch.eye(xc.shape[1], dtype=xc.dtype), xc.T @ yc)
-    return w.float(), (ym - xm @ w).float()
+        w = np.linalg.solve(xc.T @ xc + penalty * np.eye(xc.shape[1]), xc.T @ yc)
+    return w, y_mean - x_mean @ w
 
 
 def prefix_embeddings(vla: Vla, images: Tensor, proprio: Tensor, batch_size: int = 256) -> Tensor:
@@ -386,12 +390,10 @@ def ridge_probe_r2(x_fit: np.ndarray, y_fit: np.ndarray, x_test: np.ndarray, y_t
     x float[N, F], y float[N, T] -> float64[T]; R² = 1 − SSE / SST with the test set's own mean.
     """
     x_fit, x_test = np.asarray(x_fit, np.float64), np.asarray(x_test, np.float64)
-    y_fit, y_test = np.asarray(y_fit, np.float64), np.asarray(y_test, np.float64)
+    y_test = np.asarray(y_test, np.float64)
     mean, std = x_fit.mean(0), x_fit.std(0) + 1e-8
-    a_fit, a_test = (x_fit - mean) / std, (x_test - mean) / std
-    y_mean = y_fit.mean(0)
-    w = np.linalg.solve(a_fit.T @ a_fit + ridge * np.eye(a_fit.shape[1]), a_fit.T @ (y_fit - y_mean))
-    pred = a_test @ w + y_mean
+    w, b = ridge_fit((x_fit - mean) / std, y_fit, ridge)
+    pred = (x_test - mean) / std @ w + b
     sst = ((y_test - y_test.mean(0)) ** 2).sum(0)
     return 1.0 - ((y_test - pred) ** 2).sum(0) / np.maximum(sst, 1e-300)
 
@@ -402,13 +404,12 @@ def goal_report(token: RlToken, z_rl: Tensor, frames: Frames) -> dict[str, float
     """
     if not token.goal_dims:
         return {}
-    scale = torch.tensor(token.cfg.goal_scale[: token.goal_dims])
-    error = (token.goal(z_rl) - _goal_targets(token, frames) * scale).numpy()  # float32[N, G], NaN: failed episode
+    error = (token.goal(z_rl) - _goal_targets(token, frames) * token.goal_scale).numpy()  # float32[N, G], NaN: failed
     near = np.hypot(frames.tip_offset[:, 0], frames.tip_offset[:, 1]) <= NEAR_RADIUS  # bool[N]
     report = {}
     for subset, keep in (("", frames.success), ("near_", frames.success & near)):
         rmse = np.sqrt((error[keep] ** 2).mean(0)) if keep.any() else np.full(token.goal_dims, np.nan)
-        report.update({f"goal_{subset}rmse_{a}": float(v) for a, v in zip(token.cfg.goal_axes, rmse, strict=False)})
+        report.update({f"goal_{subset}rmse_{a}": float(v) for a, v in zip(token.cfg.goal_axes, rmse, strict=True)})
     return report
 
 
