@@ -18,6 +18,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("session",): ("session", "the main job: build artifacts, train RLT online in the sim session, evaluate, report"),
     ("launch",): ("launch", "start a session's nodes as separate processes (ros2 launch for pip-only machines)"),
     ("sim", "demos"): ("sim_demos", "record scripted-teleop demonstrations into an MCAP rosbag2 dataset"),
+    ("sim", "rollouts"): ("sim_rollouts", "record the base VLA's own episodes (the RL token's goal data) as a dataset"),
     ("train", "vla"): ("train_vla", "behaviour-clone the base VLA on recorded demonstrations"),
     ("train", "token"): ("train_token", "train the RL-token encoder-decoder on the frozen VLA's embeddings"),
     ("train", "image-features"): ("train_image_features",
@@ -42,7 +43,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
 }
 
 GROUP_HELP: dict[tuple[str, ...], str] = {
-    ("sim",): "simulator tools: demonstrations",
+    ("sim",): "simulator tools: demonstrations and base-policy rollouts",
     ("bench",): "benchmarks that print figures against a baseline measured in the same run",
     ("train",): "train the base VLA, the RL-token encoder and the no-RL-token ablation's image encoder",
     ("diagnose",): "diagnostics of trained models",

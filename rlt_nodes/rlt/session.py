@@ -12,6 +12,7 @@ import copy
 import dataclasses
 import json
 import os
+import shutil
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -41,7 +42,7 @@ class SessionConfig(Config):
     out_dir: str = "runs/sim_session"  # report, logs, learner checkpoints of this run
     artifacts_dir: str = "artifacts"  # cached demos, VLA, token and ONNX model (built when missing)
     preset: str = "main"  # sim difficulty preset
-    demo_scale: float = 1.0  # multiplies the episode counts of the VLA's demo recipe (rlt.models.recipe)
+    demo_scale: float = 1.0  # multiplies the episode counts of the demo recipe and of the base-VLA rollouts
     rl_minutes: float = 15.0  # critical-phase sim time of online RL data
     # training episodes: "critical" (start at the hand-off state: all sim time goes to RL data) or "full" (the base
     # VLA flies the approach, the geometric trigger hands off to RL; its VLA is trained with the approach demos
@@ -124,11 +125,14 @@ class SimSession:
         return tiny_vla_config(image_size=96, chunk_len=10), tiny_train_config(), tiny_token_config()
 
     def build_artifacts(self) -> Path:
-        """demos -> VLA -> RL token -> ONNX, each step skipped when its output exists; returns the ONNX path."""
+        """demos -> VLA -> base-VLA rollouts -> RL token -> ONNX, each step skipped when its output exists (the token
+        is retrained when it was trained without these rollouts, the ONNX re-exported when older than the token);
+        returns the ONNX path."""
         from rlt.models.bc import train_vla
+        from rlt.models.checkpoint import load_checkpoint
         from rlt.models.export import export_onnx
         from rlt.models.recipe import recipe_parts, record_vla_demos
-        from rlt.models.rl_token import train_token
+        from rlt.models.rl_token import CHECKPOINT_KIND, train_token
 
         vla_cfg, train_cfg, token_cfg = self._model_configs()
         demos, vla_dir, token_dir = self.art / "demos" / self.cfg.preset, self.art / "vla", self.art / "token"
@@ -146,14 +150,35 @@ class SimSession:
             onnx = self.build_image_feature_onnx(vla_dir / "vla.pt", demos)
             self.timings["artifacts_s"] = time.monotonic() - t0
             return onnx
-        if not (token_dir / "token.pt").is_file():
-            print(f"[session] training the RL token -> {token_dir}", flush=True)
-            train_token(vla_dir / "vla.pt", demos, token_dir, token_cfg, progress=self.progress)
-        if not onnx.is_file():
+        rollouts = self.build_rollouts(vla_dir / "vla.pt")
+        token = token_dir / "token.pt"
+        if not token.is_file() or load_checkpoint(token, CHECKPOINT_KIND).get("rollouts") != [str(rollouts)]:
+            print(f"[session] training the RL token (demos + base-VLA rollouts) -> {token_dir}", flush=True)
+            token.unlink(missing_ok=True)  # trained on other data: no resume
+            train_token(vla_dir / "vla.pt", demos, token_dir, token_cfg, rollouts=rollouts, progress=self.progress)
+        if not onnx.is_file() or onnx.stat().st_mtime < token.stat().st_mtime:
             print(f"[session] exporting {onnx}", flush=True)
             export_onnx(vla_dir / "vla.pt", token_dir / "token.pt", onnx)
         self.timings["artifacts_s"] = time.monotonic() - t0
         return onnx
+
+    def build_rollouts(self, vla_checkpoint: Path) -> Path:
+        """The base VLA's own critical-phase episodes (`rlt.models.recipe.record_vla_rollouts`), cached under
+        artifacts/rollouts/<preset>; recorded into a .partial folder first, so an interrupted run leaves none."""
+        from rlt.models.recipe import record_vla_rollouts
+        from rlt.sim.config import RolloutConfig
+
+        out = self.art / "rollouts" / self.cfg.preset
+        if not (out / "metadata.yaml").is_file():
+            cfg = RolloutConfig()
+            cfg = cfg.replace(episodes=max(2, round(cfg.episodes * self.cfg.demo_scale)))
+            print(f"[session] recording {cfg.episodes} episodes of the base VLA (the RL token's goal data) -> {out}",
+                  flush=True)
+            partial = out.with_name(out.name + ".partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            record_vla_rollouts(vla_checkpoint, partial, cfg, self.cfg.preset, self.progress)
+            partial.rename(out)
+        return out
 
     def build_image_feature_onnx(self, vla_checkpoint: Path, demos: Path) -> Path:
         """The "no RL token" ablation's model: the image-feature CNN (trained on `demos` unless cached in

@@ -8,7 +8,7 @@ from rlt.config import ConfigError
 from rlt.models.bc import axis_weights, bc_loss, train_vla
 from rlt.models.checkpoint import load_checkpoint
 from rlt.models.config import TokenConfig, VlaConfig, VlaTrainConfig, configs_from_overrides
-from rlt.models.data import frames_from_episodes, random_shift, split_episodes
+from rlt.models.data import Frames, frames_from_episodes, random_shift, split_episodes
 from rlt.models.testing import synthetic_episodes, tiny_train_config, tiny_vla_config
 from rlt.models.vla import Vla, load_vla, save_vla, tokenize_instruction
 
@@ -131,6 +131,19 @@ def test_frames_targets_are_the_next_h_labels_masked_past_the_end():
     assert frames.of_episodes([1]).episode.tolist() == [1] * 5
     with pytest.raises(ValueError, match="no camera"):
         frames_from_episodes(episodes, ("top",), 4)
+
+
+def test_concatenated_frames_keep_their_episodes_apart():
+    cfg = tiny_vla_config()
+    episodes = synthetic_episodes(cfg, episodes=3)
+    a = frames_from_episodes(episodes[:2], cfg.cameras, cfg.chunk_len)
+    b = frames_from_episodes(episodes[2:], cfg.cameras, cfg.chunk_len)
+    both = Frames.concat([a.of_episodes([1]), b])
+    assert len(both) == len(a.of_episodes([1])) + len(b)
+    assert sorted(set(both.episode.tolist())) == [1, 2]  # b's episode 0 does not merge with a's episodes
+    whole = frames_from_episodes(episodes, cfg.cameras, cfg.chunk_len)
+    np.testing.assert_array_equal(Frames.concat([a, b]).final_proprio, whole.final_proprio)
+    np.testing.assert_array_equal(Frames.concat([a, b]).episode, whole.episode)
 
 
 def test_bc_loss_ignores_padded_steps():

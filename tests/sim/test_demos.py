@@ -9,7 +9,7 @@ pytestmark = pytest.mark.sim
 pytest.importorskip("mujoco")
 
 from rlt.bagio import BagReader  # noqa: E402
-from rlt.sim.config import ExpertConfig, SimConfig  # noqa: E402
+from rlt.sim.config import ExpertConfig, RolloutConfig, SimConfig  # noqa: E402
 from rlt.sim.demos import (  # noqa: E402
     ACTION_TOPIC,
     EVENTS_TOPIC,
@@ -20,6 +20,7 @@ from rlt.sim.demos import (  # noqa: E402
     load_demos,
     read_dataset_info,
     record_demos,
+    record_rollouts,
 )
 from rlt.sim.env import TASK_INSTRUCTION, PegInsertEnv  # noqa: E402
 from rlt.sim.expert import ScriptedTeleop, rollout  # noqa: E402
@@ -136,3 +137,39 @@ def test_bad_arguments_are_rejected(tmp_path, dataset):
         record_demos(tmp_path / "b", 1, sim, expert, mode="half", progress=False)
     with pytest.raises(ValueError, match="episodes=0: must be >= 1"):
         record_demos(tmp_path / "c", 0, sim, expert, progress=False)
+
+
+def _descend(images: dict, proprio: np.ndarray) -> np.ndarray:
+    """A chunking policy for the rollout tests: 10 steps straight down, 1 mm each, no lateral motion."""
+    return np.tile(np.array([0.0, 0.0, -0.001, 0.0], dtype=np.float32), (10, 1))
+
+
+def test_rollouts_store_the_policys_actions_and_execute_them_with_noise(tmp_path):
+    sim = SimConfig(cameras=("wrist",), image_size=16)
+    cfg = RolloutConfig(episodes=2, execute_steps=5, noise_xyz_sigma=0.0002, noise_yaw_sigma=0.002, seed=3)
+    info = record_rollouts(tmp_path / "noisy", _descend, sim, cfg, progress=False)
+    assert info["episodes"] == 2 and RolloutConfig.from_dict(info["rollout_config"]) == cfg
+    episodes = load_demos(tmp_path / "noisy")
+    record_rollouts(tmp_path / "quiet", _descend, sim, cfg.replace(noise_xyz_sigma=0.0, noise_yaw_sigma=0.0),
+                    progress=False)
+    quiet = load_demos(tmp_path / "quiet")
+    for noisy, clean in zip(episodes, quiet, strict=True):
+        np.testing.assert_array_equal(noisy.actions, np.tile(_descend({}, noisy.proprio[0])[0], (noisy.duration, 1)))
+        np.testing.assert_array_equal(noisy.proprio[0], clean.proprio[0])  # same start: seeds from demo_seed(3, k)
+        steps = min(noisy.duration, clean.duration)
+        assert np.abs(noisy.proprio[:steps, :2] - clean.proprio[:steps, :2]).max() > 1e-4  # the noise moved x/y
+        assert np.abs(clean.proprio[:, :2] - clean.proprio[0, :2]).max() < 1e-4  # without it, straight down
+    with PegInsertEnv(sim) as env:
+        assert env.reset(demo_seed(3, 1), "critical").proprio.tolist() == episodes[1].proprio[0].tolist()
+    with BagReader(tmp_path / "noisy") as bag:
+        sources = {msg.source for _, _, msg in bag.messages([ACTION_TOPIC])}
+    assert sources == {0}  # ActionChunk.SOURCE_VLA
+    with pytest.raises(FileExistsError, match="exists; a dataset is written to a new folder"):
+        record_rollouts(tmp_path / "noisy", _descend, sim, cfg, progress=False)
+
+
+@pytest.mark.parametrize(("changes", "field"), [({"episodes": 0}, "episodes"), ({"mode": "half"}, "mode"),
+                                                ({"noise_xyz_sigma": -1.0}, "noise_xyz_sigma")])
+def test_rollout_config_errors_name_the_field(changes, field):
+    with pytest.raises(ValueError, match=field):
+        RolloutConfig(**changes)

@@ -61,6 +61,26 @@ def test_real_token_beats_a_shuffled_one(pipeline):
     assert report["loss_real"] < 0.85 * report["loss_zero"], report
 
 
+def test_token_trains_on_the_base_policys_rollouts_too(pipeline, tmp_path):
+    from rlt.models.checkpoint import load_checkpoint
+    from rlt.models.recipe import record_vla_rollouts
+    from rlt.models.rl_token import CHECKPOINT_KIND, diagnose_token, train_token
+    from rlt.models.testing import tiny_token_config
+    from rlt.sim.config import RolloutConfig
+    from rlt.sim.demos import load_demos
+
+    root, _, vla, _ = pipeline
+    rollouts = record_vla_rollouts(vla, tmp_path / "rollouts", RolloutConfig(episodes=3, seed=9), progress=False)
+    episodes = load_demos(rollouts)
+    assert len(episodes) == 3 and {ep.images["wrist"].shape[1] for ep in episodes} == {IMAGE_SIZE}
+    token = train_token(vla, root / "demos", tmp_path / "token", tiny_token_config(token_dim=16, heads=4),
+                        rollouts=rollouts, progress=False)
+    assert load_checkpoint(token, CHECKPOINT_KIND)["rollouts"] == [str(rollouts)]
+    report = diagnose_token(token, verbose=False)
+    assert report["rollout_held_out_frames"] in {ep.duration for ep in episodes}  # one episode held out
+    assert {"rollout_goal_rmse_0", "rollout_goal_near_rmse_3"} <= set(report)
+
+
 def test_recipe_records_a_folder_of_datasets_read_as_one(tmp_path):
     pytest.importorskip("mujoco")
     from rlt.models.data import load_episodes

@@ -44,10 +44,14 @@ def run_encoder(args: argparse.Namespace, config_cls: type, train: Callable[...,
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_encoder_arguments(parser, DEFAULT_OUT, "token.pt", "VLA checkpoint (frozen)",
                           "override a TokenConfig field, e.g. token_dim=32 (repeatable)")
+    parser.add_argument("--rollouts", type=Path, nargs="+",
+                        help="base-policy rollout datasets (`rlt sim rollouts`) added to the training frames")
 
 
 def run(args: argparse.Namespace) -> int:
+    from functools import partial
+
     from rlt.models.config import TokenConfig
     from rlt.models.rl_token import diagnose_token, train_token
 
-    return run_encoder(args, TokenConfig, train_token, diagnose_token)
+    return run_encoder(args, TokenConfig, partial(train_token, rollouts=args.rollouts), diagnose_token)

@@ -52,6 +52,15 @@ class Frames:
     def of_episodes(self, episodes: Sequence[int] | np.ndarray) -> Frames:
         return self.subset(np.isin(self.episode, np.asarray(episodes)))
 
+    @classmethod
+    def concat(cls, parts: Sequence[Frames]) -> Frames:
+        """The frames of all `parts` in order; episode indices are shifted so that parts never share one."""
+        shifted, offset = [], 0
+        for part in parts:
+            shifted.append(dataclasses.replace(part, episode=part.episode + offset))
+            offset += int(part.episode.max()) + 1 if len(part) else 0
+        return cls(*(np.concatenate([getattr(p, f.name) for p in shifted]) for f in dataclasses.fields(cls)))
+
 
 def load_episodes(path: str | Path) -> list[Any]:
     """The episodes of the dataset at `path` (a rosbag2 folder written by `rlt.sim.demos.record_demos`), or of

@@ -44,7 +44,7 @@ def evaluate_vla(
     check_mode(mode)
     if episodes < 1:
         raise ValueError(f"episodes={episodes}: must be >= 1")
-    chunk_fn, cameras, image_size = _chunk_fn(policy)
+    chunk_fn, cameras, image_size = chunk_policy(policy)
     sim_cfg = sim_cfg or SimConfig(image_size=image_size)
     missing = [c for c in cameras if c not in sim_cfg.cameras]
     if missing or sim_cfg.image_size != image_size:
@@ -109,7 +109,7 @@ def _summary(successes: list[bool], lengths: list[int]) -> dict[str, Any]:
     }
 
 
-def _chunk_fn(policy: str | Path | Any) -> tuple[ChunkFn, tuple[str, ...], int]:
+def chunk_policy(policy: str | Path | Any) -> tuple[ChunkFn, tuple[str, ...], int]:
     """(chunk function, cameras, image size) of a checkpoint path, a `Vla`, or an object with `infer`."""
     if isinstance(policy, str | Path):
         from rlt.models.vla import load_vla

@@ -64,7 +64,7 @@ from torch import Tensor, nn
 from rlt.models.bc import DemoSource, demo_paths, select_episodes
 from rlt.models.checkpoint import load_checkpoint
 from rlt.models.config import TokenConfig, VlaConfig
-from rlt.models.data import Frames, frames_from_episodes
+from rlt.models.data import Frames, frames_from_episodes, split_episodes
 from rlt.models.layers import Transformer, causal_mask, init_weights
 from rlt.models.trainer import Schedule, fit, set_threads
 from rlt.models.vla import CHECKPOINT_KIND as VLA_KIND
@@ -247,14 +247,18 @@ def train_token(
     out_dir: str | Path,
     cfg: TokenConfig | None = None,
     *,
+    rollouts: DemoSource | None = None,
     progress: bool = True,
 ) -> Path:
-    """Train the RL token on the frozen VLA's embeddings of the VLA's training episodes; returns `out_dir/token.pt`."""
+    """Train the RL token on the frozen VLA's embeddings of the VLA's training episodes (plus the training split of
+    base-policy `rollouts`, when given); returns `out_dir/token.pt`."""
     cfg = cfg or TokenConfig()
     set_threads(cfg.num_threads)
     vla = load_vla(vla_checkpoint)
-    _, frames, split = vla_split_frames(vla_checkpoint, demos)
+    vla_cfg, frames, split = vla_split_frames(vla_checkpoint, demos)
     train_frames = frames.of_episodes(split["train"])
+    if rollouts is not None:
+        train_frames = Frames.concat([train_frames, rollout_split_frames(rollouts, vla_cfg, cfg)[0]])
     prefix = _frame_prefix(vla, train_frames)  # float32[N, M, d]
     torch.manual_seed(cfg.seed)
     model = RlToken(cfg, vla.cfg.d_model, vla.cfg.prefix_len)
@@ -275,7 +279,8 @@ def train_token(
     def payload() -> dict[str, Any]:
         return {"kind": CHECKPOINT_KIND, "config": cfg.to_dict(), "model": model.state_dict(),
                 "d_model": vla.cfg.d_model, "prefix_len": vla.cfg.prefix_len,
-                "vla_checkpoint": str(vla_checkpoint), "demos": demo_paths(demos)}
+                "vla_checkpoint": str(vla_checkpoint), "demos": demo_paths(demos),
+                "rollouts": demo_paths(rollouts) if rollouts is not None else []}
 
     checkpoint = Path(out_dir) / CHECKPOINT_NAME
     schedule = Schedule(cfg.steps, cfg.lr, cfg.warmup_steps, 0.05, cfg.weight_decay, cfg.grad_clip,
@@ -359,6 +364,12 @@ def diagnose_token(
     }
     report.update(probe_report(z_fit.numpy(), z_test.numpy(), fit_frames, test_frames, token.cfg.probe_ridge))
     report.update(goal_report(token, z_test, test_frames))
+    rollouts = load_checkpoint(token_checkpoint, CHECKPOINT_KIND).get("rollouts") or []
+    if rollouts and token.goal_dims:  # the goal entries on the base policy's own states, held-out episodes
+        held_out = rollout_split_frames(rollouts, vla.cfg, token.cfg)[1]
+        z_rollout = _batched(token.encode, _frame_prefix(vla, held_out))
+        report.update(goal_report(token, z_rollout, held_out, prefix="rollout_"))
+        report["rollout_held_out_frames"] = float(len(held_out))
     if verbose:
         print(format_diagnosis(report))
     return report
@@ -398,9 +409,10 @@ def ridge_probe_r2(x_fit: np.ndarray, y_fit: np.ndarray, x_test: np.ndarray, y_t
     return 1.0 - ((y_test - pred) ** 2).sum(0) / np.maximum(sst, 1e-300)
 
 
-def goal_report(token: RlToken, z_rl: Tensor, frames: Frames) -> dict[str, float]:
+def goal_report(token: RlToken, z_rl: Tensor, frames: Frames, prefix: str = "") -> dict[str, float]:
     """RMS error (physical units) of the token's goal entries on the frames of successful episodes, per goal axis:
-    goal_rmse_<proprio index> over all of them and goal_near_rmse_<proprio index> near the hole; {} without a goal.
+    <prefix>goal_rmse_<proprio index> over all of them and <prefix>goal_near_rmse_<proprio index> near the hole;
+    {} without a goal.
     """
     if not token.goal_dims:
         return {}
@@ -409,7 +421,8 @@ def goal_report(token: RlToken, z_rl: Tensor, frames: Frames) -> dict[str, float
     report = {}
     for subset, keep in (("", frames.success), ("near_", frames.success & near)):
         rmse = np.sqrt((error[keep] ** 2).mean(0)) if keep.any() else np.full(token.goal_dims, np.nan)
-        report.update({f"goal_{subset}rmse_{a}": float(v) for a, v in zip(token.cfg.goal_axes, rmse, strict=True)})
+        report.update({f"{prefix}goal_{subset}rmse_{a}": float(v)
+                       for a, v in zip(token.cfg.goal_axes, rmse, strict=True)})
     return report
 
 
@@ -435,10 +448,18 @@ def format_diagnosis(report: dict[str, float]) -> str:
         lines.append(f"    {t:<8} {row[0]:9.3f} {row[1]:9.3f}   {row[2]:9.3f} {row[3]:9.3f}")
     goal = [k.removeprefix("goal_rmse_") for k in report if k.startswith("goal_rmse_")]
     if goal:
+        rollouts = "rollout_held_out_frames" in report
         lines.append("  goal entries of z_rl: RMS error of the displacement to the final pose, successful episodes")
-        lines.append(f"    {'proprio':<8} {'all':>9} {'near':>9}   (units of the proprio entry)")
+        lines.append(f"    {'proprio':<8} {'all':>9} {'near':>9}" + (f"   {'base-policy rollouts':>20}" if rollouts
+                                                                     else "") + "   (units of the proprio entry)")
         for a in goal:
-            lines.append(f"    [{a}]{'':<5} {report[f'goal_rmse_{a}']:9.5f} {report[f'goal_near_rmse_{a}']:9.5f}")
+            row = f"    [{a}]{'':<5} {report[f'goal_rmse_{a}']:9.5f} {report[f'goal_near_rmse_{a}']:9.5f}"
+            if rollouts:
+                row += f"   {report[f'rollout_goal_rmse_{a}']:9.5f} {report[f'rollout_goal_near_rmse_{a}']:9.5f}"
+            lines.append(row)
+        if rollouts:
+            lines.append(f"    (rollouts: {int(report['rollout_held_out_frames'])} held-out frames of base-policy "
+                         "episodes, with exploration noise)")
     return "\n".join(lines)
 
 
@@ -455,12 +476,24 @@ def vla_split_frames(vla_checkpoint: str | Path, demos: DemoSource) -> tuple[Vla
     if len(episodes) != split["n_episodes"]:
         raise ValueError(f"the demos have {len(episodes)} episodes, the VLA {vla_checkpoint} was trained on "
                          f"{split['n_episodes']}: use the same demonstrations")
+    return vla_cfg, _vla_frames(episodes, vla_cfg, "demonstration"), split
+
+
+def rollout_split_frames(rollouts: DemoSource, vla_cfg: VlaConfig, cfg: TokenConfig) -> tuple[Frames, Frames]:
+    """(training, held-out) frames of base-policy rollouts (`rlt.sim.demos.record_rollouts`), every episode, split
+    by episode with the token's holdout fraction and seed."""
+    episodes = select_episodes(rollouts, successes_only=False)
+    frames = _vla_frames(episodes, vla_cfg, "rollout")
+    train, held_out = split_episodes(len(episodes), cfg.holdout_fraction, cfg.seed)
+    return frames.of_episodes(train), frames.of_episodes(held_out)
+
+
+def _vla_frames(episodes: list[Any], vla_cfg: VlaConfig, what: str) -> Frames:
     frames = frames_from_episodes(episodes, vla_cfg.cameras, vla_cfg.chunk_len)
     size = frames.images.shape[2:4]
     if size != (vla_cfg.image_size, vla_cfg.image_size):
-        raise ValueError(f"demonstration images are {size[0]}x{size[1]} px; the VLA's image_size is "
-                         f"{vla_cfg.image_size}")
-    return vla_cfg, frames, split
+        raise ValueError(f"{what} images are {size[0]}x{size[1]} px; the VLA's image_size is {vla_cfg.image_size}")
+    return frames
 
 
 def held_out_frames(encoder_checkpoint: str | Path, kind: str, vla_checkpoint: str | Path | None,

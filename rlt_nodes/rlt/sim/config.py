@@ -206,3 +206,32 @@ class ExpertConfig(Config):
         for name in ("bias_yaw_sigma", "action_noise_yaw_sigma", "dart_yaw_sigma"):
             self.require_range(name, 0.0, math.pi / 4)
         self.require_range("seed", 0, 2**63 - 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class RolloutConfig(Config):
+    """Base-policy rollouts recorded as a dataset (`rlt.sim.demos.record_rollouts`): the states the RL stage starts
+    from, labelled in hindsight by where successful episodes ended (the RL token's goal entries train on them).
+
+    Each step executes the policy's action plus Gaussian noise (the RL actor's exploration, σ 0.07 of the sim
+    session's `rl.action_scale`), so the data also covers the states an exploring actor visits.
+    """
+
+    episodes: int = 600  # episodes to record (about half succeed with the default base VLA)
+    mode: str = "critical"  # episode start, as in the RL session
+    execute_steps: int = 10  # actions executed per policy query (the session's chunk length C)
+    noise_xyz_sigma: float = 0.0001  # m, per-step execution noise on dx, dy (dz gets 3x: the actor's z bound)
+    noise_yaw_sigma: float = 0.0014  # rad, per-step execution noise on dyaw
+    seed: int = 8  # env seeds demo_seed(seed, k); the demo recipe uses 6 and 7
+
+    def validate(self) -> None:
+        self.require_positive("episodes", "execute_steps")
+        self.require_choice("mode", MODES)
+        self.require_range("noise_xyz_sigma", 0.0, PEG_HALF_SIZE[0] * 2)
+        self.require_range("noise_yaw_sigma", 0.0, math.pi / 4)
+        self.require_range("seed", 0, 2**63 - 1)
+
+    @property
+    def noise(self) -> tuple[float, float, float, float]:
+        """Per-step execution noise std of (dx, dy, dz, dyaw), m and rad."""
+        return (self.noise_xyz_sigma, self.noise_xyz_sigma, 3 * self.noise_xyz_sigma, self.noise_yaw_sigma)

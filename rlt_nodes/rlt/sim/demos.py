@@ -8,7 +8,8 @@ starts after episode k-1 ended, so stamps only increase):
 * `joint_states`             sensor_msgs/msg/JointState: the proprio (hand pose x, y, z, yaw, pitch, roll as
                              position, their rates as velocity)
 * `action`                   rlt_msgs/msg/ActionChunk, chunk_len 1, SOURCE_HUMAN: the teleoperator's clean label
-                             for the step, stamped with the observation it was computed from
+                             for the step, stamped with the observation it was computed from (SOURCE_VLA in a
+                             dataset of base-policy rollouts, `record_rollouts`: the policy's commanded action)
 * `privileged/tip_offset`    geometry_msgs/msg/Pose2D: tip x, y in the hole frame [m], theta = yaw error [rad];
                              simulator ground truth for probes, never a policy input
 * `episode/events`           rlt_msgs/msg/EpisodeEvent: START (detail = the language instruction) at the first
@@ -23,6 +24,7 @@ import bisect
 import dataclasses
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +32,7 @@ import numpy as np
 from tqdm import tqdm
 
 from rlt.bagio import BagReader, BagWriter, header
-from rlt.sim.config import ExpertConfig, SimConfig, check_mode
+from rlt.sim.config import ExpertConfig, RolloutConfig, SimConfig, check_mode
 from rlt.sim.env import AXIS_NAMES, TASK_INSTRUCTION, PegInsertEnv
 from rlt.sim.expert import ExpertStep, ScriptedTeleop, rollout
 from rlt.sim.scene import JOINT_NAMES
@@ -43,6 +45,7 @@ TIP_TOPIC = "privileged/tip_offset"
 EVENTS_TOPIC = "episode/events"
 EPISODE_GAP_NS = 10**9  # sim time left between two episodes
 MAX_ATTEMPTS_PER_EPISODE = 10  # keep="success" gives up after this many attempts per requested episode
+ChunkPolicy = Callable[[dict[str, np.ndarray], np.ndarray], np.ndarray]  # (images, proprio[P]) -> chunk[H, D]
 DEMO_SEED0 = 2**32  # env seeds of demos start here: far above evaluation seeds (rlt.models.evaluate: 1e6 + k)
 
 
@@ -88,27 +91,69 @@ def record_demos(
     check_mode(mode)
     if keep not in KEEP_CHOICES:
         raise ValueError(f"keep={keep!r}: expected one of {', '.join(KEEP_CHOICES)}")
+
+    def attempt(env: PegInsertEnv, k: int, state: dict[str, Any]) -> list[ExpertStep]:
+        teleop = state.setdefault("teleop", ScriptedTeleop(env, expert_cfg))
+        return list(rollout(env, teleop, demo_seed(expert_cfg.seed, k), mode))
+
+    info = {"mode": mode, "keep": keep, "expert_config": expert_cfg.to_dict()}
+    return _record(out_dir, episodes, sim_cfg, attempt, keep, info, "demos", progress)
+
+
+def record_rollouts(out_dir: Path | str, policy: ChunkPolicy, sim_cfg: SimConfig, cfg: RolloutConfig,
+                    progress: bool = True) -> dict[str, Any]:
+    """Record `cfg.episodes` episodes of a chunking `policy` into the new rosbag2 folder `out_dir`, in the demo
+    dataset layout (the `action` topic holds the policy's commanded action, SOURCE_VLA); returns the metadata.
+
+    At every query the policy's chunk is executed for `cfg.execute_steps` steps, each with Gaussian execution
+    noise `cfg.noise`. Episode k resets the env with `demo_seed(cfg.seed, k)`; the noise comes from one
+    generator seeded with `cfg.seed`.
+    """
+    noise = np.asarray(cfg.noise)  # float64[4], m and rad per step
+
+    def attempt(env: PegInsertEnv, k: int, state: dict[str, Any]) -> list[ExpertStep]:
+        rng = state.setdefault("rng", np.random.default_rng(cfg.seed))
+        obs, steps = env.reset(demo_seed(cfg.seed, k), cfg.mode), []
+        while True:
+            chunk = np.asarray(policy(obs.images, obs.proprio), dtype=np.float64)  # float64[H, D], physical
+            for label in chunk[: cfg.execute_steps]:
+                tip_offset, yaw_error = env.tip_offset(), env.yaw_error()
+                executed = np.clip(label + rng.normal(0.0, noise), -env.cfg.action_bounds, env.cfg.action_bounds)
+                result = env.step(executed)
+                steps.append(ExpertStep(obs, tip_offset, yaw_error, executed, label, result))
+                if result.terminated or result.truncated:
+                    return steps
+                obs = result.obs
+
+    info = {"mode": cfg.mode, "keep": "all", "rollout_config": cfg.to_dict()}
+    return _record(out_dir, cfg.episodes, sim_cfg, attempt, "all", info, "rollouts", progress, source="vla")
+
+
+def _record(out_dir: Path | str, episodes: int, sim_cfg: SimConfig,
+            attempt: Callable[[PegInsertEnv, int, dict[str, Any]], list[ExpertStep]], keep: str,
+            info: dict[str, Any], desc: str, progress: bool, source: str = "human") -> dict[str, Any]:
+    """Write `episodes` trajectories of `attempt(env, k, state)` (k = 0, 1, ...; `state` persists across attempts)
+    into the new dataset `out_dir`: every attempt, or (keep="success") only successful ones."""
     if episodes < 1:
         raise ValueError(f"episodes={episodes}: must be >= 1")
     out_dir = Path(out_dir)
     if out_dir.exists():
         raise FileExistsError(f"{out_dir} exists; a dataset is written to a new folder")
     period_ns = round(1e9 / sim_cfg.control_hz)
-    written, attempts, successes, steps, start_ns = 0, 0, 0, 0, 0
+    written, attempts, successes, steps, start_ns, state = 0, 0, 0, 0, 0, {}
     with (
         PegInsertEnv(sim_cfg) as env,
         BagWriter(out_dir) as bag,
-        tqdm(total=episodes, desc="demos", unit="ep", disable=not progress, dynamic_ncols=True) as bar,
+        tqdm(total=episodes, desc=desc, unit="ep", disable=not progress, dynamic_ncols=True) as bar,
     ):
-        recorder = _EpisodeWriter(bag, sim_cfg.cameras, period_ns)
-        teleop = ScriptedTeleop(env, expert_cfg)
+        recorder = _EpisodeWriter(bag, sim_cfg.cameras, period_ns, source)
         while written < episodes:
             if attempts >= MAX_ATTEMPTS_PER_EPISODE * episodes:
                 raise RuntimeError(
                     f"only {written} of {episodes} successful episodes after {attempts} attempts; "
                     "lower the ExpertConfig noise or use keep='all'"
                 )
-            trajectory = list(rollout(env, teleop, demo_seed(expert_cfg.seed, attempts), mode))
+            trajectory = attempt(env, attempts, state)
             attempts += 1
             success = bool(trajectory[-1].result.info["success"])
             successes += success
@@ -122,8 +167,7 @@ def record_demos(
             bar.set_postfix(success=f"{successes / attempts:.0%}")
         info = {
             "preset": sim_cfg.preset,
-            "mode": mode,
-            "keep": keep,
+            **info,
             "instruction": TASK_INSTRUCTION,
             "episodes": written,
             "attempts": attempts,
@@ -132,7 +176,6 @@ def record_demos(
             "control_hz": sim_cfg.control_hz,
             "axis_names": list(AXIS_NAMES),
             "sim_config": sim_cfg.to_dict(),
-            "expert_config": expert_cfg.to_dict(),
         }
         text = json.dumps(info)
         bag.set_metadata(METADATA_KEY, text)
@@ -142,7 +185,7 @@ def record_demos(
 class _EpisodeWriter:
     """Turns one scripted trajectory into the dataset's messages."""
 
-    def __init__(self, bag: BagWriter, cameras: tuple[str, ...], period_ns: int) -> None:
+    def __init__(self, bag: BagWriter, cameras: tuple[str, ...], period_ns: int, source: str = "human") -> None:
         self.bag, self.cameras, self.period_ns = bag, cameras, period_ns
         types = bag.types
         self._image = types["sensor_msgs/msg/Image"]
@@ -157,6 +200,7 @@ class _EpisodeWriter:
         bag.add_topic(TIP_TOPIC, "geometry_msgs/msg/Pose2D")
         bag.add_topic(EVENTS_TOPIC, "rlt_msgs/msg/EpisodeEvent")
         self._chunk_id = 0
+        self._source = getattr(self._chunk, f"SOURCE_{source.upper()}")
 
     def write(self, episode_id: int, start_ns: int, trajectory: list[ExpertStep], success: bool) -> None:
         bag, store = self.bag, self.bag.store
@@ -188,7 +232,7 @@ class _EpisodeWriter:
             chunk = self._chunk(
                 header=header(store, stamp),
                 chunk_id=self._chunk_id,
-                source=self._chunk.SOURCE_HUMAN,
+                source=self._source,
                 policy_version=-1,  # not produced by learned actor weights
                 axis_names=list(AXIS_NAMES),
                 chunk_len=1,
