@@ -152,7 +152,8 @@ class SimSession:
             return onnx
         rollouts = self.build_rollouts(vla_dir / "vla.pt")
         token = token_dir / "token.pt"
-        if not token.is_file() or load_checkpoint(token, CHECKPOINT_KIND).get("rollouts") != [str(rollouts)]:
+        trained_on = load_checkpoint(token, CHECKPOINT_KIND).get("rollouts") if token.is_file() else None
+        if trained_on is None or [Path(p).resolve() for p in trained_on] != [rollouts]:
             print(f"[session] training the RL token (demos + base-VLA rollouts) -> {token_dir}", flush=True)
             token.unlink(missing_ok=True)  # trained on other data: no resume
             train_token(vla_dir / "vla.pt", demos, token_dir, token_cfg, rollouts=rollouts, progress=self.progress)

@@ -34,7 +34,6 @@ class RLConfig(Config):
     gamma: float = 0.99  # per control step; the chunk-level bootstrap uses gamma ** chunk_len
     tau: float = 0.005  # Polyak rate of the target networks (updated with every actor step)
     beta: float = 1.0  # BC weight on ||μ(x, ã_drop) − ã||² SUMMED over the C·D normalized dims, averaged over the batch
-    beta_axis_scale: tuple[float, ...] = (1.0,)  # per-action-dim multiplier of beta; one value applies to every dim
     sigma: float = 0.03  # std of the Gaussian exploration and target-policy noise, normalized action units
     ref_dropout: float = 0.5  # probability that a transition's reference is zeroed in the actor's input (training)
     use_reference: bool = True  # False: the actor never sees ã (pass-through ablation); the BC target stays ã
@@ -74,9 +73,6 @@ class RLConfig(Config):
         self.require_range("tau", 0.0, 1.0)
         self.require_range("ref_dropout", 0.0, 1.0)
         self.require_range("beta", 0.0, 1e6)
-        if len(self.beta_axis_scale) not in (1, self.action_dim) or min(self.beta_axis_scale) < 0:
-            self.fail("beta_axis_scale", f"needs 1 or action_dim={self.action_dim} values >= 0, "
-                                         f"got {self.beta_axis_scale}")
         self.require_range("sigma", 0.0, 1.0)
         if len(self.value_range) != 2 or not self.value_range[0] < self.value_range[1]:
             self.fail("value_range", f"needs (low, high) with low < high, got {self.value_range}")
@@ -105,9 +101,3 @@ class RLConfig(Config):
     def state_dim(self) -> int:
         """Size of x = (z_rl, proprio)."""
         return self.token_dim + self.proprio_dim
-
-    @property
-    def bc_weights(self) -> tuple[float, ...]:
-        """β per entry of a flattened chunk (C·D values, row-major): beta × beta_axis_scale, repeated per row."""
-        scale = self.beta_axis_scale * (self.action_dim if len(self.beta_axis_scale) == 1 else 1)
-        return tuple(self.beta * w for w in scale) * self.chunk_len
