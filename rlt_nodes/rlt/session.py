@@ -165,7 +165,7 @@ class SimSession:
 
     def build_rollouts(self, vla_checkpoint: Path) -> Path:
         """The base VLA's own critical-phase episodes (`rlt.models.recipe.record_vla_rollouts`), cached under
-        artifacts/rollouts/<preset>; recorded into a .partial folder first, so an interrupted run leaves none."""
+        artifacts/rollouts/<preset>; recorded under rollouts/.partial first, so an interrupted run leaves none."""
         from rlt.models.recipe import record_vla_rollouts
         from rlt.sim.config import RolloutConfig
 
@@ -175,7 +175,7 @@ class SimSession:
             cfg = cfg.replace(episodes=max(2, round(cfg.episodes * self.cfg.demo_scale)))
             print(f"[session] recording {cfg.episodes} episodes of the base VLA (the RL token's goal data) -> {out}",
                   flush=True)
-            partial = out.with_name(out.name + ".partial")
+            partial = out.parent / ".partial" / out.name  # same folder name: the bag's file is named after it
             shutil.rmtree(partial, ignore_errors=True)
             record_vla_rollouts(vla_checkpoint, partial, cfg, self.cfg.preset, self.progress)
             partial.rename(out)

@@ -31,4 +31,4 @@ def test_tiny_session_writes_the_report(tmp_path, ros_domain, monkeypatch):
     assert summary["learner_updates"] > 0  # the learner trained on transitions from the actor process
     assert (tmp_path / "run" / "learner" / "actor_weights.npz").is_file()
     rollouts = tmp_path / "artifacts" / "rollouts" / "main"  # the base VLA's episodes, the token's goal data
-    assert (rollouts / "metadata.yaml").is_file() and not rollouts.with_name("main.partial").exists()
+    assert (rollouts / "metadata.yaml").is_file() and not (rollouts.parent / ".partial" / "main").exists()
