@@ -10,7 +10,7 @@ pytest.importorskip("mujoco")
 
 from rlt.sim.config import ExpertConfig, SimConfig  # noqa: E402
 from rlt.sim.env import PegInsertEnv  # noqa: E402
-from rlt.sim.expert import ScriptedTeleop, evaluate_expert, rollout, run_episode  # noqa: E402
+from rlt.sim.expert import ScriptedTeleop, evaluate_expert, policy_rollout, rollout, run_episode  # noqa: E402
 
 CLEAN = ExpertConfig(bias_xy_sigma=0.0, bias_yaw_sigma=0.0, action_noise_xyz_sigma=0.0, action_noise_yaw_sigma=0.0)
 
@@ -75,3 +75,17 @@ def test_evaluate_expert_reports_rates_and_durations(env):
     assert hopeless.success_rate == 0.0 and math.isnan(hopeless.mean_duration)
     with pytest.raises(ValueError, match="episodes=0: must be >= 1"):
         evaluate_expert(env, CLEAN, episodes=0)
+
+
+def test_policy_rollout_executes_chunks_open_loop_and_rejects_short_ones(env):
+    queries = []
+
+    def descend(images, proprio):  # 5 rows straight down, 2 mm each
+        queries.append(proprio.copy())
+        return np.tile(np.array([0.0, 0.0, -0.002, 0.0], dtype=np.float32), (5, 1))
+
+    steps = list(policy_rollout(env, descend, seed=3, mode="critical", execute_steps=5))
+    assert len(queries) == -(-len(steps) // 5)  # one query per 5 executed steps
+    assert all(np.array_equal(s.executed, s.label) for s in steps)  # no noise given: executed as commanded
+    with pytest.raises(ValueError, match="execute_steps=10 exceeds the policy's chunk of 5"):
+        next(policy_rollout(env, descend, seed=3, mode="critical", execute_steps=10))

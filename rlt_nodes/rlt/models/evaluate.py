@@ -9,18 +9,19 @@ may be a VLA checkpoint, a `Vla` module, or anything with the `OnnxVla.infer` in
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm import tqdm
 
 from rlt.sim.config import ExpertConfig, SimConfig, check_mode
 
-DEFAULT_SEED0 = 1_000_000  # evaluation seeds start here, far from the seeds demonstrations are recorded with
+if TYPE_CHECKING:
+    from rlt.sim.expert import ChunkFn  # imports MuJoCo: for annotations only
 
-ChunkFn = Callable[[dict[str, np.ndarray], np.ndarray], np.ndarray]  # (images, proprio[P]) -> chunk[H, D]
+DEFAULT_SEED0 = 1_000_000  # evaluation seeds start here, far from the seeds demonstrations are recorded with
 
 
 def evaluate_vla(
@@ -40,6 +41,7 @@ def evaluate_vla(
     wall_s.
     """
     from rlt.sim.env import PegInsertEnv  # deferred: imports MuJoCo
+    from rlt.sim.expert import policy_rollout
 
     check_mode(mode)
     if episodes < 1:
@@ -55,17 +57,7 @@ def evaluate_vla(
     with PegInsertEnv(sim_cfg) as env:
         for seed in tqdm(range(seed0, seed0 + episodes), desc=f"evaluate ({mode})", disable=not progress,
                          dynamic_ncols=True):
-            obs, done, info = env.reset(seed, mode), False, {}
-            while not done:
-                chunk = chunk_fn(obs.images, obs.proprio)  # float32[H, D], physical
-                if execute_steps > len(chunk):
-                    raise ValueError(f"execute_steps={execute_steps} exceeds the policy's chunk of {len(chunk)}")
-                for action in chunk[:execute_steps]:
-                    result = env.step(action)
-                    obs, info = result.obs, result.info
-                    done = result.terminated or result.truncated
-                    if done:
-                        break
+            info = deque(policy_rollout(env, chunk_fn, seed, mode, execute_steps), maxlen=1)[0].result.info
             successes.append(bool(info["success"]))
             lengths.append(int(info["duration"]))
     return {**_summary(successes, lengths), "mode": mode, "seed0": seed0, "execute_steps": execute_steps,

@@ -34,7 +34,7 @@ from tqdm import tqdm
 from rlt.bagio import BagReader, BagWriter, header
 from rlt.sim.config import ExpertConfig, RolloutConfig, SimConfig, check_mode
 from rlt.sim.env import AXIS_NAMES, TASK_INSTRUCTION, PegInsertEnv
-from rlt.sim.expert import ExpertStep, ScriptedTeleop, rollout
+from rlt.sim.expert import ChunkFn, ExpertStep, ScriptedTeleop, policy_rollout, rollout
 from rlt.sim.scene import JOINT_NAMES
 
 METADATA_KEY = "rlt/dataset"
@@ -45,7 +45,6 @@ TIP_TOPIC = "privileged/tip_offset"
 EVENTS_TOPIC = "episode/events"
 EPISODE_GAP_NS = 10**9  # sim time left between two episodes
 MAX_ATTEMPTS_PER_EPISODE = 10  # keep="success" gives up after this many attempts per requested episode
-ChunkPolicy = Callable[[dict[str, np.ndarray], np.ndarray], np.ndarray]  # (images, proprio[P]) -> chunk[H, D]
 DEMO_SEED0 = 2**32  # env seeds of demos start here: far above evaluation seeds (rlt.models.evaluate: 1e6 + k)
 
 
@@ -100,7 +99,7 @@ def record_demos(
     return _record(out_dir, episodes, sim_cfg, attempt, keep, info, "demos", progress)
 
 
-def record_rollouts(out_dir: Path | str, policy: ChunkPolicy, sim_cfg: SimConfig, cfg: RolloutConfig,
+def record_rollouts(out_dir: Path | str, policy: ChunkFn, sim_cfg: SimConfig, cfg: RolloutConfig,
                     progress: bool = True) -> dict[str, Any]:
     """Record `cfg.episodes` episodes of a chunking `policy` into the new rosbag2 folder `out_dir`, in the demo
     dataset layout (the `action` topic holds the policy's commanded action, SOURCE_VLA); returns the metadata.
@@ -113,17 +112,7 @@ def record_rollouts(out_dir: Path | str, policy: ChunkPolicy, sim_cfg: SimConfig
 
     def attempt(env: PegInsertEnv, k: int, state: dict[str, Any]) -> list[ExpertStep]:
         rng = state.setdefault("rng", np.random.default_rng(cfg.seed))
-        obs, steps = env.reset(demo_seed(cfg.seed, k), cfg.mode), []
-        while True:
-            chunk = np.asarray(policy(obs.images, obs.proprio), dtype=np.float64)  # float64[H, D], physical
-            for label in chunk[: cfg.execute_steps]:
-                tip_offset, yaw_error = env.tip_offset(), env.yaw_error()
-                executed = np.clip(label + rng.normal(0.0, noise), -env.cfg.action_bounds, env.cfg.action_bounds)
-                result = env.step(executed)
-                steps.append(ExpertStep(obs, tip_offset, yaw_error, executed, label, result))
-                if result.terminated or result.truncated:
-                    return steps
-                obs = result.obs
+        return list(policy_rollout(env, policy, demo_seed(cfg.seed, k), cfg.mode, cfg.execute_steps, noise, rng))
 
     info = {"mode": cfg.mode, "keep": "all", "rollout_config": cfg.to_dict()}
     return _record(out_dir, cfg.episodes, sim_cfg, attempt, "all", info, "rollouts", progress, source="vla")

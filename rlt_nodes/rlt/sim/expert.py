@@ -1,4 +1,5 @@
-"""Scripted teleoperator: a privileged P-controller with tunable imperfections, and episode runners for it.
+"""Scripted teleoperator: a privileged P-controller with tunable imperfections, and episode runners for it (and,
+`policy_rollout`, for any chunking policy).
 
 This module owns the demonstrator whose success rate and episode durations are the "scripted teleop" reference
 of the benchmark. It reads privileged simulator state (tip offset, yaw error), so it exists only in simulation.
@@ -13,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -33,6 +34,8 @@ _SLOW_DEPTH = -0.003  # m, ... down to this depth below the rim, then fast again
 _FAST_DESCENT = 0.0016  # m per step (32 mm/s at 20 Hz)
 _SLOW_DESCENT = 0.0008  # m per step
 _MAX_PUSH_LEAD = 0.005  # m, z target at most this below the hand: <= 10 N down force with the 2000 N/m servo
+
+ChunkFn = Callable[[dict[str, np.ndarray], np.ndarray], np.ndarray]  # (images, proprio[P]) -> chunk[H, D], physical
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,6 +129,38 @@ def rollout(env: PegInsertEnv, teleop: ScriptedTeleop, seed: int, mode: str = "f
         if result.terminated or result.truncated:
             return
         obs = result.obs
+
+
+def policy_rollout(
+    env: PegInsertEnv,
+    policy: ChunkFn,
+    seed: int,
+    mode: str = "critical",
+    execute_steps: int = 10,
+    noise: np.ndarray | None = None,
+    rng: np.random.Generator | None = None,
+) -> Iterator[ExpertStep]:
+    """Reset `env` with `seed` in `mode` and run a chunking `policy` until the episode ends, yielding every step.
+
+    Each query's chunk is executed open loop for `execute_steps` steps. With `noise` (std float[4] of dx, dy, dz,
+    dyaw, m and rad), each executed action gets Gaussian noise drawn from `rng`, clipped to the env's action bounds;
+    the step's label stays the policy's action.
+    """
+    obs = env.reset(seed, mode)
+    while True:
+        chunk = np.asarray(policy(obs.images, obs.proprio), dtype=np.float64)  # float64[H, D], physical
+        if execute_steps > len(chunk):
+            raise ValueError(f"execute_steps={execute_steps} exceeds the policy's chunk of {len(chunk)}")
+        for label in chunk[:execute_steps]:
+            tip_offset, yaw_error = env.tip_offset(), env.yaw_error()
+            executed = label
+            if noise is not None:
+                executed = np.clip(label + rng.normal(0.0, noise), -env.cfg.action_bounds, env.cfg.action_bounds)
+            result = env.step(executed)
+            yield ExpertStep(obs, tip_offset, yaw_error, executed, label, result)
+            if result.terminated or result.truncated:
+                return
+            obs = result.obs
 
 
 def run_episode(env: PegInsertEnv, teleop: ScriptedTeleop, seed: int, mode: str = "full") -> tuple[bool, int]:
