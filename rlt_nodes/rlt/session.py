@@ -172,7 +172,7 @@ class SimSession:
         out = self.art / "rollouts" / self.cfg.preset
         if not (out / "metadata.yaml").is_file():
             cfg = RolloutConfig()
-            cfg = cfg.replace(episodes=max(2, round(cfg.episodes * self.cfg.demo_scale)))
+            cfg = cfg.replace(episodes=max(2, round(cfg.episodes * self.cfg.demo_scale)))  # >= 1 train, 1 held out
             print(f"[session] recording {cfg.episodes} episodes of the base VLA (the RL token's goal data) -> {out}",
                   flush=True)
             partial = out.parent / ".partial" / out.name  # same folder name: the bag's file is named after it

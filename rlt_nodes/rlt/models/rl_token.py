@@ -311,7 +311,10 @@ def _goal_targets(token: RlToken, frames: Frames) -> Tensor:
 
 def load_token(path: str | Path) -> RlToken:
     """The RL token stored at `path`, in eval mode, gradients off."""
-    ckpt = load_checkpoint(path, CHECKPOINT_KIND)
+    return _token_from_checkpoint(load_checkpoint(path, CHECKPOINT_KIND), path)
+
+
+def _token_from_checkpoint(ckpt: dict[str, Any], path: str | Path) -> RlToken:
     model = RlToken(TokenConfig.from_dict(ckpt["config"], source=str(path)), ckpt["d_model"], ckpt["prefix_len"])
     model.load_state_dict(ckpt["model"])
     return model.eval().requires_grad_(False)
@@ -345,7 +348,8 @@ def diagnose_token(
     """
     vla_checkpoint, _, fit_frames, test_frames = held_out_frames(token_checkpoint, CHECKPOINT_KIND, vla_checkpoint,
                                                                  demos)
-    token, vla = load_token(token_checkpoint), load_vla(vla_checkpoint)
+    ckpt = load_checkpoint(token_checkpoint, CHECKPOINT_KIND)
+    token, vla = _token_from_checkpoint(ckpt, token_checkpoint), load_vla(vla_checkpoint)
     check_compatible(vla, token)
     test_prefix, fit_prefix = _frame_prefix(vla, test_frames), _frame_prefix(vla, fit_frames)
     z_test, z_fit = _batched(token.encode, test_prefix), _batched(token.encode, fit_prefix)
@@ -366,7 +370,7 @@ def diagnose_token(
     }
     report.update(probe_report(z_fit.numpy(), z_test.numpy(), fit_frames, test_frames, token.cfg.probe_ridge))
     report.update(goal_report(token, z_test, test_frames))
-    rollouts = load_checkpoint(token_checkpoint, CHECKPOINT_KIND).get("rollouts") or []
+    rollouts = ckpt.get("rollouts") or []
     if rollouts and token.goal_dims:  # the goal entries on the base policy's own states, held-out episodes
         held_out = rollout_split_frames(rollouts, vla.cfg, token.cfg)[1]
         z_rollout = _batched(token.encode, _frame_prefix(vla, held_out))
