@@ -125,9 +125,9 @@ class SimSession:
         return tiny_vla_config(image_size=96, chunk_len=10), tiny_train_config(), tiny_token_config()
 
     def build_artifacts(self) -> Path:
-        """demos -> VLA -> base-VLA rollouts -> RL token -> ONNX, each step skipped when its output exists (the token
-        is retrained when it was trained without these rollouts, the ONNX re-exported when older than the token);
-        returns the ONNX path."""
+        """demos -> VLA -> base-VLA rollouts -> RL token -> ONNX, each step skipped when its output exists (the
+        rollouts are re-recorded when recorded with another RolloutConfig, the token retrained when trained without
+        these rollouts or before them, the ONNX re-exported when older than the token); returns the ONNX path."""
         from rlt.models.bc import train_vla
         from rlt.models.checkpoint import load_checkpoint
         from rlt.models.export import export_onnx
@@ -153,7 +153,8 @@ class SimSession:
         rollouts = self.build_rollouts(vla_dir / "vla.pt")
         token = token_dir / "token.pt"
         trained_on = load_checkpoint(token, CHECKPOINT_KIND).get("rollouts") if token.is_file() else None
-        if trained_on is None or [Path(p).resolve() for p in trained_on] != [rollouts]:
+        if (trained_on is None or [Path(p).resolve() for p in trained_on] != [rollouts]
+                or token.stat().st_mtime < (rollouts / "metadata.yaml").stat().st_mtime):
             print(f"[session] training the RL token (demos + base-VLA rollouts) -> {token_dir}", flush=True)
             token.unlink(missing_ok=True)  # trained on other data: no resume
             train_token(vla_dir / "vla.pt", demos, token_dir, token_cfg, rollouts=rollouts, progress=self.progress)
@@ -165,20 +166,24 @@ class SimSession:
 
     def build_rollouts(self, vla_checkpoint: Path) -> Path:
         """The base VLA's own critical-phase episodes (`rlt.models.recipe.record_vla_rollouts`), cached under
-        artifacts/rollouts/<preset>; recorded under rollouts/.partial first, so an interrupted run leaves none."""
+        artifacts/rollouts/<preset> with the RolloutConfig they were recorded with; recorded under rollouts/.partial
+        first, so an interrupted run leaves the cached ones as they were."""
         from rlt.models.recipe import record_vla_rollouts
         from rlt.sim.config import RolloutConfig
+        from rlt.sim.demos import read_dataset_info
 
         out = self.art / "rollouts" / self.cfg.preset
-        if not (out / "metadata.yaml").is_file():
-            cfg = RolloutConfig()
-            cfg = cfg.replace(episodes=max(2, round(cfg.episodes * self.cfg.demo_scale)))  # >= 1 train, 1 held out
-            print(f"[session] recording {cfg.episodes} episodes of the base VLA (the RL token's goal data) -> {out}",
-                  flush=True)
-            partial = out.parent / ".partial" / out.name  # same folder name: the bag's file is named after it
-            shutil.rmtree(partial, ignore_errors=True)
-            record_vla_rollouts(vla_checkpoint, partial, cfg, self.cfg.preset, self.progress)
-            partial.rename(out)
+        cfg = RolloutConfig()
+        cfg = cfg.replace(episodes=max(2, round(cfg.episodes * self.cfg.demo_scale)))  # >= 1 train, 1 held out
+        if (out / "metadata.yaml").is_file() and read_dataset_info(out).get("rollout_config") == cfg.to_dict():
+            return out
+        print(f"[session] recording {cfg.episodes} episodes of the base VLA (the RL token's goal data) -> {out}",
+              flush=True)
+        partial = out.parent / ".partial" / out.name  # same folder name: the bag's file is named after it
+        shutil.rmtree(partial, ignore_errors=True)
+        record_vla_rollouts(vla_checkpoint, partial, cfg, self.cfg.preset, self.progress)
+        shutil.rmtree(out, ignore_errors=True)  # recorded with another RolloutConfig
+        partial.rename(out)
         return out
 
     def build_image_feature_onnx(self, vla_checkpoint: Path, demos: Path) -> Path:

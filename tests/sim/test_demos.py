@@ -146,7 +146,8 @@ def _descend(images: dict, proprio: np.ndarray) -> np.ndarray:
 
 def test_rollouts_store_the_policys_actions_and_execute_them_with_noise(tmp_path):
     sim = SimConfig(cameras=("wrist",), image_size=16)
-    cfg = RolloutConfig(episodes=2, execute_steps=5, noise_xyz_sigma=0.0002, noise_yaw_sigma=0.002, seed=3)
+    cfg = RolloutConfig(episodes=2, execute_steps=5, noise_xyz_sigma=0.0002, noise_yaw_sigma=0.002, seed=3,
+                        finish_steps=0)
     info = record_rollouts(tmp_path / "noisy", _descend, sim, cfg, progress=False)
     assert info["episodes"] == 2 and RolloutConfig.from_dict(info["rollout_config"]) == cfg
     episodes = load_demos(tmp_path / "noisy")
@@ -168,8 +169,36 @@ def test_rollouts_store_the_policys_actions_and_execute_them_with_noise(tmp_path
         record_rollouts(tmp_path / "noisy", _descend, sim, cfg, progress=False)
 
 
+def test_an_operator_finishes_the_attempts_the_policy_left_at_the_time_limit(tmp_path):
+    sim = SimConfig(cameras=("wrist",), image_size=16)
+    cfg = RolloutConfig(episodes=3, execute_steps=5, seed=3, finish_steps=0)
+    record_rollouts(tmp_path / "alone", _descend, sim, cfg, progress=False)
+    alone = load_demos(tmp_path / "alone")
+    info = record_rollouts(tmp_path / "finished", _descend, sim, cfg.replace(finish_steps=100), progress=False)
+    finished = load_demos(tmp_path / "finished")
+    failed = [k for k, episode in enumerate(alone) if not episode.success]
+    assert failed and info["handovers"] == len(failed)  # straight down from a few mm off the axis mostly fails
+    assert info["handover_successes"] >= 1 and info["successes_attempted"] == sum(e.success for e in finished)
+    limit = sim.max_steps("critical")
+    with BagReader(tmp_path / "finished") as bag:
+        sources = [msg.source for _, _, msg in bag.messages([ACTION_TOPIC])]
+    first = 0
+    for policy, episode in zip(alone, finished, strict=True):
+        own = sources[first:first + episode.duration]
+        first += episode.duration
+        if policy.success:  # untouched: the operator's generator is not the execution noise's
+            np.testing.assert_array_equal(episode.proprio, policy.proprio)
+            assert set(own) == {0}
+            continue
+        assert policy.duration == limit < episode.duration <= 2 * limit
+        np.testing.assert_array_equal(episode.proprio[:limit], policy.proprio)  # the policy's part is unchanged
+        assert own == [0] * limit + [2] * (episode.duration - limit)  # SOURCE_VLA, then SOURCE_HUMAN
+    assert any(episode.success for k, episode in enumerate(finished) if k in failed)  # their final pose: a label
+
+
 @pytest.mark.parametrize(("changes", "field"), [({"episodes": 0}, "episodes"), ({"mode": "half"}, "mode"),
-                                                ({"noise_xyz_sigma": -1.0}, "noise_xyz_sigma")])
+                                                ({"noise_xyz_sigma": -1.0}, "noise_xyz_sigma"),
+                                                ({"finish_steps": -1}, "finish_steps")])
 def test_rollout_config_errors_name_the_field(changes, field):
     with pytest.raises(ValueError, match=field):
         RolloutConfig(**changes)

@@ -89,6 +89,8 @@ def test_unknown_mode_and_step_before_reset_are_rejected():
     with PegInsertEnv(SimConfig(cameras=())) as env:
         with pytest.raises(RuntimeError, match=r"call reset\(\)"):
             env.step(np.zeros(4))
+        with pytest.raises(RuntimeError, match=r"call reset\(\) first"):
+            env.extend(5)
         with pytest.raises(ValueError, match=r"unknown episode mode 'fast'; expected one of full, critical"):
             env.reset(seed=0, mode="fast")
 
@@ -116,6 +118,13 @@ def test_time_limit_truncates_without_success(env):
     assert result.info == {"success": False, "duration": 100, "max_steps": 100, "mode": "critical"}
     with pytest.raises(RuntimeError, match="episode is over"):
         env.step(np.zeros(4))
+    env.extend(3)  # an operator takes over: three more steps, then truncated again
+    for t in range(101, 104):
+        result = env.step(np.zeros(4))
+    assert result.truncated and result.info == {"success": False, "duration": 103, "max_steps": 103,
+                                                "mode": "critical"}
+    with pytest.raises(ValueError, match="steps=0: must be >= 1"):
+        env.extend(0)
 
 
 def test_driving_straight_in_succeeds_and_terminates(env):
@@ -133,6 +142,8 @@ def test_driving_straight_in_succeeds_and_terminates(env):
     assert result.terminated and result.reward == 1.0 and result.info["success"] and not result.truncated
     assert env.tip_offset()[2] < -SUCCESS_DEPTH and env.in_critical_phase()
     assert env.max_penetration() < 5e-5
+    with pytest.raises(RuntimeError, match="has not succeeded"):
+        env.extend(5)
 
 
 def test_yaw_error_is_taken_modulo_half_a_turn(env):

@@ -30,8 +30,9 @@ of the prefix predict x / y with R² ≈ 0.5; the socket's ±3 cm position domin
 an actor must then find from reward alone; the goal entries hand it over as three numbers. Their linear-path rows
 start at the ridge regression of the goal on the prefix (`init_linear_path`); `goal_weight` = 0 is the paper's
 reconstruction-only token. `train_token(rollouts=...)` adds the base policy's own episodes
-(`rlt.models.recipe.record_vla_rollouts`; their successful ones carry the same hindsight label): the expert's demos
-reach the rim already aligned, the base policy and the RL actor do not, and the goal entries must be right there.
+(`rlt.models.recipe.record_vla_rollouts`; they carry the same hindsight label, the failed ones once an operator
+has finished them): the expert's demos reach the rim already aligned, the base policy and the RL actor do not, and
+the goal entries must be right there, on the rim where the base policy stalls most of all.
 
 What the RL actor and critic read (`TokenConfig.rl_entries`, `RlToken.rl_state`, the exported `rl_token`) is the
 goal entries alone: measured with `rlt bench session` (15 min of RL data, 150 common seeds), the whole 256-entry

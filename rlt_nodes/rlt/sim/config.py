@@ -223,9 +223,13 @@ class RolloutConfig(Config):
     noise_xyz_sigma: float = 0.0001  # m, per-step execution noise on dx, dy (dz gets 3x: the actor's z bound)
     noise_yaw_sigma: float = 0.0014  # rad, per-step execution noise on dyaw
     seed: int = 8  # env seeds demo_seed(seed, k); the demo recipe uses 6 and 7
+    # control steps an operator (the scripted teleop, ExpertConfig defaults) gets to finish an episode the policy
+    # left at its time limit: its final pose then labels the failed attempt too; 0 = failed attempts stay unlabelled
+    finish_steps: int = 100
 
     def validate(self) -> None:
         self.require_positive("episodes", "execute_steps")
+        self.require_range("finish_steps", 0, 1 << 20)
         self.require_choice("mode", MODES)
         self.require_range("noise_xyz_sigma", 0.0, PEG_HALF_SIZE[0] * 2)
         self.require_range("noise_yaw_sigma", 0.0, math.pi / 4)

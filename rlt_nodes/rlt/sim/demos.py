@@ -34,7 +34,7 @@ from tqdm import tqdm
 from rlt.bagio import BagReader, BagWriter, header
 from rlt.sim.config import ExpertConfig, RolloutConfig, SimConfig, check_mode
 from rlt.sim.env import AXIS_NAMES, TASK_INSTRUCTION, PegInsertEnv
-from rlt.sim.expert import ChunkFn, ExpertStep, ScriptedTeleop, policy_rollout, rollout
+from rlt.sim.expert import ChunkFn, ExpertStep, ScriptedTeleop, finish, policy_rollout, rollout
 from rlt.sim.scene import JOINT_NAMES
 
 METADATA_KEY = "rlt/dataset"
@@ -105,22 +105,29 @@ def record_rollouts(out_dir: Path | str, policy: ChunkFn, sim_cfg: SimConfig, cf
     dataset layout (the `action` topic holds the policy's commanded action, SOURCE_VLA); returns the metadata.
 
     At every query the policy's chunk is executed for `cfg.execute_steps` steps, each with Gaussian execution
-    noise `cfg.noise`. Episode k resets the env with `demo_seed(cfg.seed, k)`; the noise comes from one
-    generator seeded with `cfg.seed`.
+    noise `cfg.noise`. An episode the policy leaves at its time limit is handed to an operator (`finish`, for
+    `cfg.finish_steps` steps, SOURCE_HUMAN), as a person would finish a failed attempt on a robot, so its final
+    pose labels the policy's stalled states as well. Episode k resets the env with `demo_seed(cfg.seed, k)`; the
+    noise comes from one generator seeded with `cfg.seed`, the operator's from another.
     """
     noise = np.asarray(cfg.noise)  # float64[4], m and rad per step
 
     def attempt(env: PegInsertEnv, k: int, state: dict[str, Any]) -> list[ExpertStep]:
         rng = state.setdefault("rng", np.random.default_rng(cfg.seed))
-        return list(policy_rollout(env, policy, demo_seed(cfg.seed, k), cfg.mode, cfg.execute_steps, noise, rng))
+        steps = list(policy_rollout(env, policy, demo_seed(cfg.seed, k), cfg.mode, cfg.execute_steps, noise, rng))
+        if cfg.finish_steps and not steps[-1].result.info["success"]:
+            operator = state.setdefault(
+                "operator", ScriptedTeleop(env, ExpertConfig(), np.random.default_rng((cfg.seed, 1))))
+            steps += finish(env, operator, steps[-1].result.obs, cfg.finish_steps)
+        return steps
 
     info = {"mode": cfg.mode, "keep": "all", "rollout_config": cfg.to_dict()}
-    return _record(out_dir, cfg.episodes, sim_cfg, attempt, "all", info, "rollouts", progress, source="vla")
+    return _record(out_dir, cfg.episodes, sim_cfg, attempt, "all", info, "rollouts", progress)
 
 
 def _record(out_dir: Path | str, episodes: int, sim_cfg: SimConfig,
             attempt: Callable[[PegInsertEnv, int, dict[str, Any]], list[ExpertStep]], keep: str,
-            info: dict[str, Any], desc: str, progress: bool, source: str = "human") -> dict[str, Any]:
+            info: dict[str, Any], desc: str, progress: bool) -> dict[str, Any]:
     """Write `episodes` trajectories of `attempt(env, k, state)` (k = 0, 1, ...; `state` persists across attempts)
     into the new dataset `out_dir`: every attempt, or (keep="success") only successful ones."""
     if episodes < 1:
@@ -130,12 +137,13 @@ def _record(out_dir: Path | str, episodes: int, sim_cfg: SimConfig,
         raise FileExistsError(f"{out_dir} exists; a dataset is written to a new folder")
     period_ns = round(1e9 / sim_cfg.control_hz)
     written, attempts, successes, steps, start_ns, state = 0, 0, 0, 0, 0, {}
+    handovers, handover_successes = 0, 0  # episodes a second source took over (an operator finishing a policy's)
     with (
         PegInsertEnv(sim_cfg) as env,
         BagWriter(out_dir) as bag,
         tqdm(total=episodes, desc=desc, unit="ep", disable=not progress, dynamic_ncols=True) as bar,
     ):
-        recorder = _EpisodeWriter(bag, sim_cfg.cameras, period_ns, source)
+        recorder = _EpisodeWriter(bag, sim_cfg.cameras, period_ns)
         while written < episodes:
             if attempts >= MAX_ATTEMPTS_PER_EPISODE * episodes:
                 raise RuntimeError(
@@ -146,6 +154,9 @@ def _record(out_dir: Path | str, episodes: int, sim_cfg: SimConfig,
             attempts += 1
             success = bool(trajectory[-1].result.info["success"])
             successes += success
+            handover = trajectory[0].source != trajectory[-1].source
+            handovers += handover
+            handover_successes += handover and success
             if keep == "success" and not success:
                 continue
             recorder.write(written, start_ns, trajectory, success)
@@ -161,6 +172,8 @@ def _record(out_dir: Path | str, episodes: int, sim_cfg: SimConfig,
             "episodes": written,
             "attempts": attempts,
             "successes_attempted": successes,
+            "handovers": handovers,
+            "handover_successes": handover_successes,
             "steps": steps,
             "control_hz": sim_cfg.control_hz,
             "axis_names": list(AXIS_NAMES),
@@ -174,7 +187,7 @@ def _record(out_dir: Path | str, episodes: int, sim_cfg: SimConfig,
 class _EpisodeWriter:
     """Turns one scripted trajectory into the dataset's messages."""
 
-    def __init__(self, bag: BagWriter, cameras: tuple[str, ...], period_ns: int, source: str = "human") -> None:
+    def __init__(self, bag: BagWriter, cameras: tuple[str, ...], period_ns: int) -> None:
         self.bag, self.cameras, self.period_ns = bag, cameras, period_ns
         types = bag.types
         self._image = types["sensor_msgs/msg/Image"]
@@ -189,7 +202,6 @@ class _EpisodeWriter:
         bag.add_topic(TIP_TOPIC, "geometry_msgs/msg/Pose2D")
         bag.add_topic(EVENTS_TOPIC, "rlt_msgs/msg/EpisodeEvent")
         self._chunk_id = 0
-        self._source = getattr(self._chunk, f"SOURCE_{source.upper()}")
 
     def write(self, episode_id: int, start_ns: int, trajectory: list[ExpertStep], success: bool) -> None:
         bag, store = self.bag, self.bag.store
@@ -221,7 +233,7 @@ class _EpisodeWriter:
             chunk = self._chunk(
                 header=header(store, stamp),
                 chunk_id=self._chunk_id,
-                source=self._source,
+                source=getattr(self._chunk, f"SOURCE_{step.source.upper()}"),
                 policy_version=-1,  # not produced by learned actor weights
                 axis_names=list(AXIS_NAMES),
                 chunk_len=1,

@@ -197,6 +197,16 @@ class PegInsertEnv:
         info = {"success": success, "duration": self._t, "max_steps": self._max_steps, "mode": self._mode}
         return StepResult(self._observe(), float(success), success, truncated, info)
 
+    def extend(self, steps: int) -> None:
+        """Give the current episode `steps` more control steps, also after it was truncated (an operator who takes
+        over a failed attempt to finish it); raises if it succeeded or was never started."""
+        if steps < 1:
+            raise ValueError(f"steps={steps}: must be >= 1")
+        if not self._mode or self.success():
+            raise RuntimeError("extend() continues a started episode that has not succeeded; call reset() first")
+        self._max_steps = self._t + steps
+        self._done = False
+
     def _observe(self) -> Observation:
         d = self.data
         proprio = np.concatenate([d.qpos[: len(JOINT_NAMES)], d.qvel[: len(JOINT_NAMES)]]).astype(np.float32)

@@ -22,6 +22,7 @@ from rlt.sim.config import ExpertConfig
 from rlt.sim.env import ACTION_DIM, Observation, PegInsertEnv, StepResult
 
 ALIGN_HEIGHT = 0.015  # m, tip height above the rim at which the expert aligns before descending
+FINISH_HEIGHT = 0.003  # m, tip height above the rim at which an operator finishing a stalled attempt re-aligns
 _GAIN = 0.5  # P gain: fraction of the remaining error commanded per control step
 _ALIGN_XY_TOLERANCE = 0.0005  # m, start the descent once aligned this well ...
 _ALIGN_YAW_TOLERANCE = math.radians(1)  # rad
@@ -48,6 +49,7 @@ class ExpertStep:
     executed: np.ndarray  # float64[4], action sent to the env (label + DART noise)
     label: np.ndarray  # float64[4], the teleoperator's intended action (recorded as the demonstration)
     result: StepResult  # outcome of executing `executed`
+    source: str = "human"  # who commanded it: "human" (the teleoperator) or "vla" (a policy, `policy_rollout`)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,11 +85,14 @@ class ScriptedTeleop:
         """This episode's (hole xy error float64[2] in the hole frame [m], hole yaw error [rad])."""
         return self._bias_xy.copy(), self._bias_yaw
 
-    def reset(self) -> None:
-        """Start a new episode (call after `env.reset`): draw the perception bias, go back to aligning."""
+    def reset(self, align_height: float | None = None) -> None:
+        """Start a new episode (call after `env.reset`): draw the perception bias, go back to aligning, at
+        `align_height` (m above the rim) or by default at ALIGN_HEIGHT, or the current height if lower."""
         self._bias_xy = self.rng.normal(0.0, self.cfg.bias_xy_sigma, 2)
         self._bias_yaw = float(self.rng.normal(0.0, self.cfg.bias_yaw_sigma))
-        self._align_height = min(ALIGN_HEIGHT, float(self.env.tip_offset()[2]))
+        if align_height is None:
+            align_height = min(ALIGN_HEIGHT, float(self.env.tip_offset()[2]))
+        self._align_height = align_height
         self._aligned = False
 
     def act(self) -> tuple[np.ndarray, np.ndarray]:
@@ -121,6 +126,19 @@ def rollout(env: PegInsertEnv, teleop: ScriptedTeleop, seed: int, mode: str = "f
     """Reset `env` with `seed` in `mode` and run `teleop` until the episode ends, yielding every step."""
     obs = env.reset(seed, mode)
     teleop.reset()
+    yield from _teleop_steps(env, teleop, obs)
+
+
+def finish(env: PegInsertEnv, teleop: ScriptedTeleop, obs: Observation, steps: int) -> Iterator[ExpertStep]:
+    """An operator takes over an episode that timed out at observation `obs` and gets `steps` more control steps
+    to finish the insertion: `teleop` lifts the peg to FINISH_HEIGHT above the rim, re-aligns and inserts."""
+    env.extend(steps)
+    teleop.reset(align_height=FINISH_HEIGHT)
+    yield from _teleop_steps(env, teleop, obs)
+
+
+def _teleop_steps(env: PegInsertEnv, teleop: ScriptedTeleop, obs: Observation) -> Iterator[ExpertStep]:
+    """Run `teleop` from observation `obs` until the episode ends, yielding every step."""
     while True:
         tip_offset, yaw_error = env.tip_offset(), env.yaw_error()
         executed, label = teleop.act()
@@ -157,7 +175,7 @@ def policy_rollout(
             if noise is not None:
                 executed = np.clip(label + rng.normal(0.0, noise), -env.cfg.action_bounds, env.cfg.action_bounds)
             result = env.step(executed)
-            yield ExpertStep(obs, tip_offset, yaw_error, executed, label, result)
+            yield ExpertStep(obs, tip_offset, yaw_error, executed, label, result, "vla")
             if result.terminated or result.truncated:
                 return
             obs = result.obs
