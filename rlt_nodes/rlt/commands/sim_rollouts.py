@@ -26,6 +26,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or Path("artifacts/rollouts") / args.preset
     record_vla_rollouts(args.vla, out, cfg, args.preset, progress=not args.quiet)
     info = read_dataset_info(out)
-    print(f"wrote {info['episodes']} episodes ({info['steps']} steps, {info['successes_attempted']} successful) "
-          f"to {out}")
+    own = info["successes_attempted"] - info["handover_successes"]
+    print(f"wrote {info['episodes']} episodes ({info['steps']} steps) to {out}: the policy succeeded in {own}, "
+          f"an operator finished {info['handover_successes']} of the {info['handovers']} it left at the time limit")
     return 0

@@ -164,7 +164,8 @@ def _record(out_dir: Path | str, episodes: int, sim_cfg: SimConfig,
             steps += len(trajectory)
             start_ns += (len(trajectory) + 1) * period_ns + EPISODE_GAP_NS
             bar.update()
-            bar.set_postfix(success=f"{successes / attempts:.0%}")
+            bar.set_postfix(success=f"{(successes - handover_successes) / attempts:.0%}",
+                            **({"finished": handover_successes} if handovers else {}))
         info = {
             "preset": sim_cfg.preset,
             **info,
