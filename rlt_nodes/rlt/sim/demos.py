@@ -9,7 +9,8 @@ starts after episode k-1 ended, so stamps only increase):
                              position, their rates as velocity)
 * `action`                   rlt_msgs/msg/ActionChunk, chunk_len 1, SOURCE_HUMAN: the teleoperator's clean label
                              for the step, stamped with the observation it was computed from (SOURCE_VLA in a
-                             dataset of base-policy rollouts, `record_rollouts`: the policy's commanded action)
+                             dataset of base-policy rollouts, `record_rollouts`: the policy's commanded action,
+                             then SOURCE_HUMAN where an operator finished an episode the policy left stalled)
 * `privileged/tip_offset`    geometry_msgs/msg/Pose2D: tip x, y in the hole frame [m], theta = yaw error [rad];
                              simulator ground truth for probes, never a policy input
 * `episode/events`           rlt_msgs/msg/EpisodeEvent: START (detail = the language instruction) at the first
