@@ -47,6 +47,7 @@ EVENTS_TOPIC = "episode/events"
 EPISODE_GAP_NS = 10**9  # sim time left between two episodes
 MAX_ATTEMPTS_PER_EPISODE = 10  # keep="success" gives up after this many attempts per requested episode
 DEMO_SEED0 = 2**32  # env seeds of demos start here: far above evaluation seeds (rlt.models.evaluate: 1e6 + k)
+Attempt = Callable[[int], list[ExpertStep]]  # attempt k of a dataset -> its trajectory
 
 
 def demo_seed(expert_seed: int, attempt: int) -> int:
@@ -92,12 +93,12 @@ def record_demos(
     if keep not in KEEP_CHOICES:
         raise ValueError(f"keep={keep!r}: expected one of {', '.join(KEEP_CHOICES)}")
 
-    def attempt(env: PegInsertEnv, k: int, state: dict[str, Any]) -> list[ExpertStep]:
-        teleop = state.setdefault("teleop", ScriptedTeleop(env, expert_cfg))
-        return list(rollout(env, teleop, demo_seed(expert_cfg.seed, k), mode))
+    def start(env: PegInsertEnv) -> Attempt:
+        teleop = ScriptedTeleop(env, expert_cfg)
+        return lambda k: list(rollout(env, teleop, demo_seed(expert_cfg.seed, k), mode))
 
     info = {"mode": mode, "keep": keep, "expert_config": expert_cfg.to_dict()}
-    return _record(out_dir, episodes, sim_cfg, attempt, keep, info, "demos", progress)
+    return _record(out_dir, episodes, sim_cfg, start, keep, info, "demos", progress)
 
 
 def record_rollouts(out_dir: Path | str, policy: ChunkFn, sim_cfg: SimConfig, cfg: RolloutConfig,
@@ -113,23 +114,26 @@ def record_rollouts(out_dir: Path | str, policy: ChunkFn, sim_cfg: SimConfig, cf
     """
     noise = np.asarray(cfg.noise)  # float64[4], m and rad per step
 
-    def attempt(env: PegInsertEnv, k: int, state: dict[str, Any]) -> list[ExpertStep]:
-        rng = state.setdefault("rng", np.random.default_rng(cfg.seed))
-        steps = list(policy_rollout(env, policy, demo_seed(cfg.seed, k), cfg.mode, cfg.execute_steps, noise, rng))
-        if cfg.finish_steps and not steps[-1].result.info["success"]:
-            operator = state.setdefault(
-                "operator", ScriptedTeleop(env, ExpertConfig(), np.random.default_rng((cfg.seed, 1))))
-            steps += finish(env, operator, steps[-1].result.obs, cfg.finish_steps)
-        return steps
+    def start(env: PegInsertEnv) -> Attempt:
+        rng = np.random.default_rng(cfg.seed)
+        operator = ScriptedTeleop(env, ExpertConfig(), np.random.default_rng((cfg.seed, 1)))
+
+        def attempt(k: int) -> list[ExpertStep]:
+            steps = list(policy_rollout(env, policy, demo_seed(cfg.seed, k), cfg.mode, cfg.execute_steps, noise, rng))
+            if cfg.finish_steps and not steps[-1].result.info["success"]:
+                steps += finish(env, operator, steps[-1].result.obs, cfg.finish_steps)
+            return steps
+
+        return attempt
 
     info = {"mode": cfg.mode, "keep": "all", "rollout_config": cfg.to_dict()}
-    return _record(out_dir, cfg.episodes, sim_cfg, attempt, "all", info, "rollouts", progress)
+    return _record(out_dir, cfg.episodes, sim_cfg, start, "all", info, "rollouts", progress)
 
 
 def _record(out_dir: Path | str, episodes: int, sim_cfg: SimConfig,
-            attempt: Callable[[PegInsertEnv, int, dict[str, Any]], list[ExpertStep]], keep: str,
-            info: dict[str, Any], desc: str, progress: bool) -> dict[str, Any]:
-    """Write `episodes` trajectories of `attempt(env, k, state)` (k = 0, 1, ...; `state` persists across attempts)
+            start: Callable[[PegInsertEnv], Attempt], keep: str, info: dict[str, Any], desc: str,
+            progress: bool) -> dict[str, Any]:
+    """Write `episodes` trajectories of `attempt(k)` (k = 0, 1, ...; `attempt = start(env)`, once per dataset)
     into the new dataset `out_dir`: every attempt, or (keep="success") only successful ones."""
     if episodes < 1:
         raise ValueError(f"episodes={episodes}: must be >= 1")
@@ -137,7 +141,7 @@ def _record(out_dir: Path | str, episodes: int, sim_cfg: SimConfig,
     if out_dir.exists():
         raise FileExistsError(f"{out_dir} exists; a dataset is written to a new folder")
     period_ns = round(1e9 / sim_cfg.control_hz)
-    written, attempts, successes, steps, start_ns, state = 0, 0, 0, 0, 0, {}
+    written, attempts, successes, steps, start_ns = 0, 0, 0, 0, 0
     handovers, handover_successes = 0, 0  # episodes a second source took over (an operator finishing a policy's)
     with (
         PegInsertEnv(sim_cfg) as env,
@@ -145,13 +149,14 @@ def _record(out_dir: Path | str, episodes: int, sim_cfg: SimConfig,
         tqdm(total=episodes, desc=desc, unit="ep", disable=not progress, dynamic_ncols=True) as bar,
     ):
         recorder = _EpisodeWriter(bag, sim_cfg.cameras, period_ns)
+        attempt = start(env)
         while written < episodes:
             if attempts >= MAX_ATTEMPTS_PER_EPISODE * episodes:
                 raise RuntimeError(
                     f"only {written} of {episodes} successful episodes after {attempts} attempts; "
                     "lower the ExpertConfig noise or use keep='all'"
                 )
-            trajectory = attempt(env, attempts, state)
+            trajectory = attempt(attempts)
             attempts += 1
             success = bool(trajectory[-1].result.info["success"])
             successes += success
