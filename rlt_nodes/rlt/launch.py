@@ -37,6 +37,7 @@ class NodeSpec:
     required: bool = True
     threads: int = 0  # 0 = leave the process's thread counts alone; else OMP/torch threads for this node
     remap: tuple[tuple[str, str], ...] = ()  # topic remappings (from, to), e.g. a shadow actor's outputs
+    params: tuple[tuple[str, object], ...] = ()  # this session's parameters of the node, over the params file's
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,7 +76,11 @@ def load_session(name: str, launch_dir: Path = LAUNCH_DIR) -> Session:
         raise ValueError(f"unknown session {name!r} in {path}; expected one of {', '.join(sessions)}")
     raw = sessions[name]
     try:
-        nodes = tuple(NodeSpec(**{**n, "remap": tuple((n.get("remap") or {}).items())}) for n in raw["nodes"])
+        nodes = tuple(
+            NodeSpec(**{**n, "remap": tuple((n.get("remap") or {}).items()),
+                        "params": tuple((n.get("params") or {}).items())})
+            for n in raw["nodes"]
+        )
         params = launch_dir / raw["params"]
     except (KeyError, TypeError) as exc:
         raise ValueError(f"{path}: session {name!r} is malformed ({exc}); see the sim session for the format") from exc
@@ -133,7 +138,7 @@ def plan(
         for source, target in node.remap:
             cmd += ["-r", f"{source}:={target}"]
         cmd += ["--params-file", str(params_file or session.params_file)]
-        for key, value in overrides.get(node.name, {}).items():
+        for key, value in [*((k, param_text(v)) for k, v in node.params), *overrides.get(node.name, {}).items()]:
             # node-scoped: a bare `-p key:=value` loses to the params file's entry under the node's name
             cmd += ["-p", f"{node.name}:{key}:={value}"]
         env = dict(os.environ)

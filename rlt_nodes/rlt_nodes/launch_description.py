@@ -27,7 +27,7 @@ def describe(session_name: str) -> LaunchDescription:
                 executable=node.executable,
                 name=node.name,
                 namespace=LaunchConfiguration("namespace"),
-                parameters=[LaunchConfiguration("params_file")],
+                parameters=[LaunchConfiguration("params_file"), *([dict(node.params)] if node.params else [])],
                 remappings=list(node.remap),
                 additional_env=env,
                 output="screen",

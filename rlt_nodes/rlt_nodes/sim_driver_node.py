@@ -34,7 +34,9 @@ class SimDriverNode(Node):
         sim_cfg = declare_config(self, SimConfig, "sim")
         self.cfg = declare_config(self, DriverConfig, "driver")
         self.request_timeout = self.declare_parameter("request_timeout_s", 10.0).value
-        self.wait_for_camera = bool(sim_cfg.cameras) and self.declare_parameter("wait_for_camera", True).value
+        # nodes that must follow sim/state before the first episode (the camera; + the scripted human): in lockstep
+        # the episodes run as fast as the actor answers, so a node matched late misses them
+        self.state_subscribers = self.declare_parameter("state_subscribers", 1 if sim_cfg.cameras else 0).value
         instruction = self.declare_parameter("instruction", TASK_INSTRUCTION).value
         log_path = self.declare_parameter("episode_log", "").value  # JSON lines, one per finished episode
         self.episode_log = EpisodeLog(log_path) if log_path else None
@@ -56,8 +58,11 @@ class SimDriverNode(Node):
         )
 
     def peers_ready(self) -> bool:
-        camera_ok = not self.wait_for_camera or self.pub_state.get_subscription_count() > 0
-        return camera_ok and self.pub_request.get_subscription_count() > 0 and self.count_publishers("action_chunk") > 0
+        return (
+            self.pub_state.get_subscription_count() >= self.state_subscribers
+            and self.pub_request.get_subscription_count() > 0
+            and self.count_publishers("action_chunk") > 0
+        )
 
     def on_chunk(self, msg: ActionChunk) -> None:
         try:

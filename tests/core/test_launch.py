@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rlt.launch import LAUNCH_DIR, Launch, NodeSpec, Supervisor, load_session, parse_overrides, plan
+from rlt.launch import LAUNCH_DIR, Launch, NodeSpec, Supervisor, load_session, param_text, parse_overrides, plan
 
 SESSIONS = ("sim", "sim_eval", "robot", "robot_split", "robot_learner", "sim_human", "sim_teleop", "replay")
 
@@ -62,10 +62,13 @@ def test_launch_file_and_runner_agree(name, monkeypatch, tmp_path):
     ]
     for node_kwargs, launch in zip(nodes, launches, strict=True):
         assert node_kwargs["package"] == "rlt_nodes"
-        assert node_kwargs["parameters"] == ["$(params_file)"] and args["params_file"]["default_value"] == str(
+        own = [dict(launch.node.params)] if launch.node.params else []
+        assert node_kwargs["parameters"] == ["$(params_file)", *own] and args["params_file"]["default_value"] == str(
             session.params_file
         )
         assert launch.cmd[launch.cmd.index("--params-file") + 1] == str(session.params_file)
+        params = [launch.cmd[i + 1] for i, arg in enumerate(launch.cmd) if arg == "-p"]
+        assert params == [f"{launch.node.name}:{k}:={param_text(v)}" for k, v in launch.node.params]
         assert (node_kwargs["on_exit"] is not None) == launch.node.required
         remaps = [launch.cmd[i + 1] for i, arg in enumerate(launch.cmd) if arg == "-r"][1:]  # after __node:=
         assert [f"{a}:={b}" for a, b in node_kwargs["remappings"]] == remaps

@@ -84,7 +84,9 @@ def test_scripted_human_interventions_reach_the_replay_buffer(ros, spawn, tmp_pa
         60,
         "the teleop path and the session's nodes",
     )
-    driver = spawn("sim_driver", {**SIM, "driver.mode": "critical", "driver.episodes": 3, "driver.seed": 5})
+    # as the sim_human session: the driver waits until the camera and the scripted human follow sim/state
+    driver = spawn("sim_driver", {**SIM, "driver.mode": "critical", "driver.episodes": 3, "driver.seed": 5,
+                                  "state_subscribers": 2})
     ros.spin_until(lambda: driver.proc.poll() is not None, 120, "the three episodes")
     assert driver.proc.returncode == 0, driver.output() + actor.output()
     assert learner.stop() == 0, learner.output()  # saves its checkpoint, replay buffer included

@@ -62,7 +62,7 @@ class PlainTD3:
         if self.it % cfg.actor_every == 0:
             keep = reference_keep_mask(batch_size, cfg.ref_dropout)
             mu = torch.tanh(self.actor(torch.cat([b["x"], apply_reference_dropout(b["ref"], keep)], 1)))
-            loss = actor_loss(self.q1(torch.cat([b["x"], mu], 1))[:, 0], mu, b["ref"], cfg.beta)
+            loss = actor_loss(self.q1(torch.cat([b["x"], mu], 1))[:, 0], mu, b["ref"], torch.tensor(cfg.bc_weights))
             self.actor_opt.zero_grad()
             loss.backward()
             self.actor_opt.step()

@@ -35,6 +35,9 @@ class RLConfig(Config):
     tau: float = 0.005  # Polyak rate of the target networks (updated with every actor step)
     beta: float = 1.0  # BC weight on ||μ(x, ã_drop) − ã||² SUMMED over the C·D normalized dims, averaged over the batch
     sigma: float = 0.03  # std of the Gaussian exploration and target-policy noise, normalized action units
+    # per action dim multiplier of β (dx, dy, dz, dyaw); () = β on every dim. A low z weight lets the critic speed
+    # up the reference's descent, which the chunk-summed BC term otherwise prices far above the discount's gain
+    beta_axes: tuple[float, ...] = ()
     ref_dropout: float = 0.5  # probability that a transition's reference is zeroed in the actor's input (training)
     use_reference: bool = True  # False: the actor never sees ã (pass-through ablation); the BC target stays ã
     # the range the return can take (the sim's sparse reward: 1 on success, else 0, so Q lies in [0, 1]); TD targets
@@ -74,6 +77,11 @@ class RLConfig(Config):
         self.require_range("ref_dropout", 0.0, 1.0)
         self.require_range("beta", 0.0, 1e6)
         self.require_range("sigma", 0.0, 1.0)
+        if self.beta_axes and len(self.beta_axes) != self.action_dim:
+            self.fail("beta_axes", f"needs one weight per action dim ({self.action_dim}) or none, "
+                                   f"got {len(self.beta_axes)}")
+        if self.beta_axes and min(self.beta_axes) < 0:
+            self.fail("beta_axes", f"weights must be >= 0, got {self.beta_axes}")
         if len(self.value_range) != 2 or not self.value_range[0] < self.value_range[1]:
             self.fail("value_range", f"needs (low, high) with low < high, got {self.value_range}")
         self.require_range("utd", 0.0, 1e4)
@@ -96,6 +104,12 @@ class RLConfig(Config):
                                        f"got {len(self.proprio_scale)}")
         if min(self.proprio_scale) <= 0:
             self.fail("proprio_scale", "scales must be > 0")
+
+    @property
+    def bc_weights(self) -> tuple[float, ...]:
+        """The BC weight of each of the chunk's C·D normalized dims, row-major ([C, D] flattened): β × beta_axes."""
+        axes = self.beta_axes or (1.0,) * self.action_dim
+        return tuple(self.beta * w for w in axes) * self.chunk_len
 
     @property
     def state_dim(self) -> int:

@@ -55,9 +55,10 @@ def apply_reference_dropout(ref: Tensor, keep: Tensor) -> Tensor:
     return ref * keep.view(-1, *([1] * (ref.dim() - 1)))
 
 
-def bc_term(mu: Tensor, ref: Tensor, beta: float) -> Tensor:
-    """β · mean_B Σ_{C·D} (μ − ã)²: squared error SUMMED over the chunk's dims, averaged over the batch."""
-    return beta * (mu - ref).square().flatten(1).sum(1).mean()
+def bc_term(mu: Tensor, ref: Tensor, beta: float | Tensor) -> Tensor:
+    """β · mean_B Σ_{C·D} (μ − ã)²: squared error SUMMED over the chunk's dims, averaged over the batch; β a scalar
+    or float32[C·D], one weight per flattened dim (`RLConfig.bc_weights`)."""
+    return (beta * (mu - ref).square().flatten(1)).sum(1).mean()
 
 
 def critic_loss(q: Tensor, target: Tensor) -> Tensor:
@@ -65,7 +66,7 @@ def critic_loss(q: Tensor, target: Tensor) -> Tensor:
     return (q - target).square().mean(1).sum()
 
 
-def actor_loss(q1: Tensor, mu: Tensor, ref: Tensor, beta: float) -> Tensor:
+def actor_loss(q1: Tensor, mu: Tensor, ref: Tensor, beta: float | Tensor) -> Tensor:
     """mean_B(−Q1) + bc_term.  q1 float32[B], mu and ref float32[B, C·D]."""
     return -q1.mean() + bc_term(mu, ref, beta)
 
@@ -87,6 +88,7 @@ class TD3:
         self.actor_opt = torch.optim.Adam([self.actor.flat], lr=cfg.actor_lr, fused=True)  # one op per step
         self.critic_opt = torch.optim.Adam([self.critic.flat], lr=cfg.critic_lr, fused=True)
         self.generator = torch.Generator(device=self.device).manual_seed(cfg.seed + 2)
+        self.bc_weights = torch.tensor(cfg.bc_weights, device=self.device)  # float32[C·D], β per dim
         self.updates = 0  # critic updates done
         self.actor_updates = 0
         self._grad_q1: dict[int, Tensor] = {}  # batch size -> float32[1, B, 1] filled with −1/B
@@ -143,14 +145,15 @@ class TD3:
         if grad_q1 is None:
             grad_q1 = self._grad_q1[size] = torch.full((1, size, 1), -1.0 / size, device=self.device)
         grad_mu = critic.backward(q_outputs, grad_q1, member=0, weight_grads=False, input_cols=critic.action_cols)[0]
-        grad_mu.add_(mu - ref, alpha=2.0 * cfg.beta / size)  # + d bc_term / dμ
+        grad_mu.addcmul_(mu - ref, self.bc_weights, value=2.0 / size)  # + d bc_term / dμ
         grad_mu.sub_(grad_mu * mu.square())  # through tanh: × (1 − μ²)
         actor.backward(a_outputs, grad_mu[None])
         self.actor_opt.step()
         self.actor_updates += 1
         if stats is not None:
             q1 = q_outputs[-1][0, :, 0]
-            stats.update(actor_loss=actor_loss(q1, mu, ref, cfg.beta), actor_q=q1.mean(), bc=bc_term(mu, ref, cfg.beta))
+            beta = self.bc_weights
+            stats.update(actor_loss=actor_loss(q1, mu, ref, beta), actor_q=q1.mean(), bc=bc_term(mu, ref, beta))
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, object]:
