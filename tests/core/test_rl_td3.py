@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from rlt.config import ConfigError
 from rlt.rl.config import RLConfig
 from rlt.rl.networks import Actor, TwinCritic
 from rlt.rl.replay import Batch, RowLayout
@@ -61,6 +62,19 @@ def test_bc_term_sums_over_chunk_and_averages_over_batch():
     # row 0: 1 + 4 = 5; row 1: 0 -> mean 2.5, times beta
     assert bc_term(mu, ref, beta=2.0).item() == pytest.approx(5.0)
     assert bc_term(mu.view(2, 2, 2), ref.view(2, 2, 2), beta=1.0).item() == pytest.approx(2.5)
+    # one weight per flattened dim: row 0 = 0.5 * 1 + 3 * 4 = 12.5 -> mean 6.25
+    assert bc_term(mu, ref, beta=t([0.5, 1.0, 1.0, 3.0])).item() == pytest.approx(6.25)
+
+
+def test_bc_weights_repeat_beta_axes_over_the_chunk():
+    cfg = RLConfig(token_dim=4, proprio_dim=0, chunk_len=2, action_dim=2, action_scale=(1.0, 1.0), stride=1,
+                   beta=2.0, beta_axes=(1.0, 0.1))
+    assert cfg.bc_weights == pytest.approx((2.0, 0.2, 2.0, 0.2))
+    assert cfg.replace(beta_axes=()).bc_weights == (2.0,) * 4
+    with pytest.raises(ConfigError, match=r"RLConfig\.beta_axes.*one weight per action dim \(2\)"):
+        cfg.replace(beta_axes=(1.0, 1.0, 1.0))
+    with pytest.raises(ConfigError, match=r"RLConfig\.beta_axes.*>= 0"):
+        cfg.replace(beta_axes=(1.0, -0.1))
 
 
 def test_critic_and_actor_losses():
@@ -131,7 +145,7 @@ def autograd_update(agent: TD3, batch: Batch) -> None:
         mu = agent.actor.trace(torch.cat([b.state, apply_reference_dropout(b.reference, keep)], 1))[-1][0]
         q1 = agent.critic.trace(torch.cat([mu, b.state], 1))[-1][0, :, 0]
         agent.actor.flat_grad.zero_()
-        actor_loss(q1, mu, b.reference, cfg.beta).backward()
+        actor_loss(q1, mu, b.reference, torch.tensor(cfg.bc_weights)).backward()
         agent.actor_opt.step()
         with torch.no_grad():
             agent.actor_target.flat.lerp_(agent.actor.flat, cfg.tau)
@@ -148,8 +162,10 @@ def autograd_update(agent: TD3, batch: Batch) -> None:
     agent.updates += 1
 
 
-def test_update_matches_autograd_reference():
-    ours, ref = TD3(CFG), TD3(CFG)
+@pytest.mark.parametrize("beta_axes", [(), (1.0, 0.2)])
+def test_update_matches_autograd_reference(beta_axes):
+    cfg = CFG.replace(beta_axes=beta_axes)
+    ours, ref = TD3(cfg), TD3(cfg)
     assert torch.equal(ours.critic.flat, ref.critic.flat)
     for i in range(5):
         batch = random_batch(CFG, CFG.batch_size, seed=i)
