@@ -181,3 +181,17 @@ def test_bench_reports_latency_and_the_torch_ratio(exported, tiny_checkpoints):
     assert result["runtimes"]["onnx_cpu"]["p99_ms"] >= result["runtimes"]["onnx_cpu"]["p50_ms"] > 0
     assert result["torch_over_onnx_cpu"] > 0
     assert "PyTorch / ONNX Runtime" in format_report(result)
+
+
+def test_goal_perception_reads_the_leading_token_entries_in_goal_units():
+    from types import SimpleNamespace
+
+    from rlt.models.evaluate import goal_perception
+
+    vla = FakeVla(seed=1)
+    images, proprio = _observation(vla.spec)
+    perceive = goal_perception(vla, (0.002, 0.002, 0.02))
+    estimate = perceive(SimpleNamespace(images=images, proprio=proprio))
+    z = vla.infer(images, proprio)[1]
+    np.testing.assert_allclose(estimate, z[:3] * np.array([0.002, 0.002, 0.02]), rtol=1e-6)
+    assert estimate.shape == (3,)

@@ -10,7 +10,14 @@ pytest.importorskip("mujoco")
 
 from rlt.sim.config import ExpertConfig, SimConfig  # noqa: E402
 from rlt.sim.env import PegInsertEnv  # noqa: E402
-from rlt.sim.expert import ScriptedTeleop, evaluate_expert, policy_rollout, rollout, run_episode  # noqa: E402
+from rlt.sim.expert import (  # noqa: E402
+    ScriptedTeleop,
+    evaluate_expert,
+    perceived_rollout,
+    policy_rollout,
+    rollout,
+    run_episode,
+)
 
 CLEAN = ExpertConfig(bias_xy_sigma=0.0, bias_yaw_sigma=0.0, action_noise_xyz_sigma=0.0, action_noise_yaw_sigma=0.0)
 
@@ -89,3 +96,28 @@ def test_policy_rollout_executes_chunks_open_loop_and_rejects_short_ones(env):
     assert all(np.array_equal(s.executed, s.label) for s in steps)  # no noise given: executed as commanded
     with pytest.raises(ValueError, match="execute_steps=10 exceeds the policy's chunk of 5"):
         next(policy_rollout(env, descend, seed=3, mode="critical", execute_steps=10))
+
+
+def test_perceived_rollout_acts_on_the_estimate_not_the_privileged_pose(env):
+    """The expert on an estimate of x, y, yaw: the truth reproduces the privileged expert; a 3 mm error stalls it."""
+    calls = []
+
+    def truth(obs):  # the tip's offset from the hole axis in the world frame, and the yaw error
+        calls.append(obs.step)
+        c, s = math.cos(env.hole_yaw()), math.sin(env.hole_yaw())
+        x, y = env.tip_offset()[:2]
+        return np.array([c * x - s * y, s * x + c * y, env.yaw_error()])
+
+    def biased(obs):
+        return truth(obs) + np.array([0.003, 0.0, 0.0])
+
+    privileged = list(rollout(env, ScriptedTeleop(env, CLEAN), seed=3, mode="critical"))
+    steps = list(perceived_rollout(env, ScriptedTeleop(env, CLEAN), truth, seed=3, mode="critical", every=1))
+    assert steps[-1].result.terminated and len(steps) == len(privileged)
+    np.testing.assert_allclose([s.executed for s in steps], [s.executed for s in privileged], atol=1e-9)
+    calls.clear()
+    steps = list(perceived_rollout(env, ScriptedTeleop(env, CLEAN), truth, seed=3, mode="critical", every=10))
+    assert steps[-1].result.terminated  # dead reckoning between the estimates keeps it on target
+    assert calls == list(range(0, len(steps), 10))  # queried as a chunking policy would be
+    steps = list(perceived_rollout(env, ScriptedTeleop(env, CLEAN), biased, seed=3, mode="critical", every=10))
+    assert steps[-1].result.truncated  # aims 3 mm off, beyond the chamfer: stalls on the rim

@@ -19,6 +19,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--execute-steps", type=int, default=10, help="actions executed per chunk before re-planning")
     parser.add_argument("--preset", default="main", help="simulator difficulty preset")
     parser.add_argument("--no-expert", action="store_true", help="skip the scripted-expert baseline")
+    parser.add_argument(
+        "--goal-token", type=Path, metavar="TOKEN_PT",
+        help="also run the scripted expert (no bias, no noise) on the goal entries of --policy, an .onnx exported "
+             "with this RL-token checkpoint, instead of its privileged pose: does the RL state carry what the "
+             "insertion needs, apart from the RL stage?",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
@@ -46,6 +52,19 @@ def run(args: argparse.Namespace) -> int:
     }
     if not args.no_expert:
         results["expert"] = evaluate_expert_baseline(args.episodes, args.mode, seed0, sim_cfg=sim_cfg)
+    if args.goal_token:
+        if not hasattr(policy, "infer"):
+            raise SystemExit("--goal-token needs --policy to be the exported .onnx (VLA + RL token)")
+        from rlt.models.evaluate import goal_perception
+        from rlt.models.rl_token import load_token
+        from rlt.sim.config import ExpertConfig
+
+        scale = load_token(args.goal_token).goal_scale.tolist()
+        quiet = ExpertConfig(bias_xy_sigma=0.0, bias_yaw_sigma=0.0, action_noise_xyz_sigma=0.0,
+                             action_noise_yaw_sigma=0.0)
+        results["goal"] = evaluate_expert_baseline(
+            args.episodes, args.mode, seed0, sim_cfg=sim_cfg.replace(image_size=policy.spec.image_size),
+            expert_cfg=quiet, perceive=goal_perception(policy, scale), every=args.execute_steps)
     if args.json:
         print(json.dumps(results, indent=2))
         return 0

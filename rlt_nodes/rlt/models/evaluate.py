@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,8 @@ from tqdm import tqdm
 from rlt.sim.config import ExpertConfig, SimConfig, check_mode
 
 if TYPE_CHECKING:
-    from rlt.sim.expert import ChunkFn  # imports MuJoCo: for annotations only
+    from rlt.sim.env import Observation
+    from rlt.sim.expert import ChunkFn, Perceive  # imports MuJoCo: for annotations only
 
 DEFAULT_SEED0 = 1_000_000  # evaluation seeds start here, far from the seeds demonstrations are recorded with
 
@@ -71,23 +73,44 @@ def evaluate_expert_baseline(
     *,
     sim_cfg: SimConfig | None = None,
     expert_cfg: ExpertConfig | None = None,
+    perceive: Perceive | None = None,
+    every: int = 10,
 ) -> dict[str, Any]:
-    """The scripted teleoperator on the same seeds as `evaluate_vla` (no cameras), with the same summary keys."""
+    """The scripted teleoperator on the same seeds as `evaluate_vla`, with the same summary keys.
+
+    With `perceive` (e.g. `goal_perception`), the teleoperator's x, y and yaw come from it every `every` steps
+    (dead-reckoned in between) instead of from the simulator; `sim_cfg` must then render what it reads.
+    """
     from rlt.sim.env import PegInsertEnv
-    from rlt.sim.expert import ScriptedTeleop, run_episode
+    from rlt.sim.expert import ScriptedTeleop, perceived_rollout, rollout
 
     check_mode(mode)
-    sim_cfg = (sim_cfg or SimConfig()).replace(cameras=())
+    sim_cfg = sim_cfg or SimConfig()
+    if perceive is None:
+        sim_cfg = sim_cfg.replace(cameras=())
     expert_cfg = expert_cfg or ExpertConfig()
     successes, lengths = [], []
     began = time.monotonic()
     with PegInsertEnv(sim_cfg) as env:
         for k, seed in enumerate(range(seed0, seed0 + episodes)):
             teleop = ScriptedTeleop(env, expert_cfg, np.random.default_rng((expert_cfg.seed, k)))
-            success, duration = run_episode(env, teleop, seed, mode)
-            successes.append(success)
-            lengths.append(duration)
+            steps = rollout(env, teleop, seed, mode) if perceive is None else perceived_rollout(
+                env, teleop, perceive, seed, mode, every)
+            info = deque(steps, maxlen=1)[0].result.info
+            successes.append(bool(info["success"]))
+            lengths.append(int(info["duration"]))
     return {**_summary(successes, lengths), "mode": mode, "seed0": seed0, "wall_s": time.monotonic() - began}
+
+
+def goal_perception(model: Any, goal_scale: Sequence[float]) -> Perceive:
+    """Perceive from a model's RL token (`infer` -> (chunk, rl_token)): its leading goal entries (the hand's x, y
+    and yaw displacement to the goal, `TokenConfig.goal_scale` units) read as the tip's offset from the hole."""
+    scale = np.asarray(goal_scale, np.float64)  # float64[3]: m, m, rad
+
+    def perceive(obs: Observation) -> np.ndarray:
+        return model.infer(obs.images, obs.proprio)[1][: len(scale)] * scale  # float64[3]
+
+    return perceive
 
 
 def _summary(successes: list[bool], lengths: list[int]) -> dict[str, Any]:

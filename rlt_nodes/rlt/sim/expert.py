@@ -37,6 +37,7 @@ _SLOW_DESCENT = 0.0008  # m per step
 _MAX_PUSH_LEAD = 0.005  # m, z target at most this below the hand: <= 10 N down force with the 2000 N/m servo
 
 ChunkFn = Callable[[dict[str, np.ndarray], np.ndarray], np.ndarray]  # (images, proprio[P]) -> chunk[H, D], physical
+Perceive = Callable[[Observation], np.ndarray]  # obs -> float64[3]: tip x, y off the hole axis (world, m), yaw error
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,11 +96,18 @@ class ScriptedTeleop:
         self._align_height = align_height
         self._aligned = False
 
-    def act(self) -> tuple[np.ndarray, np.ndarray]:
-        """(executed, label) float64[4] actions for the current state; executed = label + DART noise."""
+    def act(self, perceived: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(executed, label) float64[4] actions for the current state; executed = label + DART noise.
+
+        `perceived` float64[3] (tip x, y offset from the hole axis in the world frame [m], peg yaw error [rad])
+        replaces the privileged x, y and yaw (a perception under test); the height stays privileged."""
         tip = self.env.tip_offset()
+        yaw = self.env.yaw_error()
+        if perceived is not None:
+            tip = np.array([*_rotate(-self.env.hole_yaw(), perceived[:2]), tip[2]])
+            yaw = float(perceived[2])
         xy_error = _rotate(self.env.hole_yaw(), self._bias_xy - tip[:2])  # float64[2], world frame, m
-        yaw_error = self._bias_yaw - self.env.yaw_error()
+        yaw_error = self._bias_yaw - yaw
         height = tip[2]
         action = np.zeros(ACTION_DIM)
         if not self._aligned:
@@ -137,16 +145,24 @@ def finish(env: PegInsertEnv, teleop: ScriptedTeleop, obs: Observation, steps: i
     yield from _teleop_steps(env, teleop, obs)
 
 
-def _teleop_steps(env: PegInsertEnv, teleop: ScriptedTeleop, obs: Observation) -> Iterator[ExpertStep]:
-    """Run `teleop` from observation `obs` until the episode ends, yielding every step."""
+def _teleop_steps(
+    env: PegInsertEnv, teleop: ScriptedTeleop, obs: Observation, perceive: Perceive | None = None, every: int = 10
+) -> Iterator[ExpertStep]:
+    """Run `teleop` from observation `obs` until the episode ends, yielding every step (on `perceive`'s estimate,
+    refreshed every `every` steps and dead-reckoned in between, when given)."""
+    k, estimate = 0, None
     while True:
+        if perceive is not None and k % every == 0:
+            estimate = np.array(perceive(obs), dtype=np.float64)  # float64[3]
         tip_offset, yaw_error = env.tip_offset(), env.yaw_error()
-        executed, label = teleop.act()
+        executed, label = teleop.act(estimate)
         result = env.step(executed)
         yield ExpertStep(obs, tip_offset, yaw_error, executed, label, result)
         if result.terminated or result.truncated:
             return
-        obs = result.obs
+        if estimate is not None:
+            estimate += executed[[0, 1, 3]]  # the hand moves by what it is told
+        obs, k = result.obs, k + 1
 
 
 def policy_rollout(
@@ -179,6 +195,19 @@ def policy_rollout(
             if result.terminated or result.truncated:
                 return
             obs = result.obs
+
+
+def perceived_rollout(
+    env: PegInsertEnv, teleop: ScriptedTeleop, perceive: Perceive, seed: int, mode: str = "critical",
+    every: int = 10,
+) -> Iterator[ExpertStep]:
+    """Reset `env` with `seed` and run `teleop` on `perceive`'s estimate instead of the privileged x, y and yaw.
+
+    `perceive` is called every `every` steps (as a chunking policy is queried); in between, the estimate is carried
+    forward by the commanded motion (dead reckoning: the hand moves by what it is told)."""
+    obs = env.reset(seed, mode)
+    teleop.reset()
+    yield from _teleop_steps(env, teleop, obs, perceive, every)
 
 
 def run_episode(env: PegInsertEnv, teleop: ScriptedTeleop, seed: int, mode: str = "full") -> tuple[bool, int]:
