@@ -19,7 +19,7 @@ from rlt.sim.expert import (  # noqa: E402
     run_episode,
 )
 
-CLEAN = ExpertConfig(bias_xy_sigma=0.0, bias_yaw_sigma=0.0, action_noise_xyz_sigma=0.0, action_noise_yaw_sigma=0.0)
+CLEAN = ExpertConfig().without_errors()
 
 
 @pytest.fixture(scope="module")

@@ -60,11 +60,10 @@ def run(args: argparse.Namespace) -> int:
         from rlt.sim.config import ExpertConfig
 
         scale = load_token(args.goal_token).goal_scale.tolist()
-        quiet = ExpertConfig(bias_xy_sigma=0.0, bias_yaw_sigma=0.0, action_noise_xyz_sigma=0.0,
-                             action_noise_yaw_sigma=0.0)
         results["goal"] = evaluate_expert_baseline(
             args.episodes, args.mode, seed0, sim_cfg=sim_cfg.replace(image_size=policy.spec.image_size),
-            expert_cfg=quiet, perceive=goal_perception(policy, scale), every=args.execute_steps)
+            expert_cfg=ExpertConfig().without_errors(), perceive=goal_perception(policy, scale),
+            every=args.execute_steps)
     if args.json:
         print(json.dumps(results, indent=2))
         return 0

@@ -207,6 +207,11 @@ class ExpertConfig(Config):
             self.require_range(name, 0.0, math.pi / 4)
         self.require_range("seed", 0, 2**63 - 1)
 
+    def without_errors(self) -> ExpertConfig:
+        """This teleoperator with no perception bias and no noise at all (a careful operator)."""
+        return self.replace(bias_xy_sigma=0.0, bias_yaw_sigma=0.0, action_noise_xyz_sigma=0.0,
+                            action_noise_yaw_sigma=0.0, dart_xyz_sigma=0.0, dart_yaw_sigma=0.0)
+
 
 @dataclasses.dataclass(frozen=True)
 class RolloutConfig(Config):

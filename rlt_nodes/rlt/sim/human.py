@@ -65,9 +65,7 @@ class ScriptedHuman:
             )
         self.cfg, self.mapping = cfg, mapping
         self.env = PegInsertEnv(sim.replace(cameras=()))  # a mirror: its physics is never stepped
-        quiet = ExpertConfig(bias_xy_sigma=0.0, bias_yaw_sigma=0.0, action_noise_xyz_sigma=0.0,
-                             action_noise_yaw_sigma=0.0, seed=cfg.seed)
-        self.expert = ScriptedTeleop(self.env, quiet, gain=cfg.gain)
+        self.expert = ScriptedTeleop(self.env, ExpertConfig(seed=cfg.seed).without_errors(), gain=cfg.gain)
         self._handoff: dict[int, int] = {}  # episode -> step of its hand-off
         self._ended: set[int] = set()
         self._engaged_episode = -1  # the episode of the current intervention (-1: none)
