@@ -13,7 +13,6 @@ from rlt.sim.env import PegInsertEnv  # noqa: E402
 from rlt.sim.expert import (  # noqa: E402
     ScriptedTeleop,
     evaluate_expert,
-    perceived_rollout,
     policy_rollout,
     rollout,
     run_episode,
@@ -98,7 +97,7 @@ def test_policy_rollout_executes_chunks_open_loop_and_rejects_short_ones(env):
         next(policy_rollout(env, descend, seed=3, mode="critical", execute_steps=10))
 
 
-def test_perceived_rollout_acts_on_the_estimate_not_the_privileged_pose(env):
+def test_rollout_on_a_perception_acts_on_the_estimate_not_the_privileged_pose(env):
     """The expert on an estimate of x, y, yaw: the truth reproduces the privileged expert; a 3 mm error stalls it."""
     calls = []
 
@@ -112,12 +111,12 @@ def test_perceived_rollout_acts_on_the_estimate_not_the_privileged_pose(env):
         return truth(obs) + np.array([0.003, 0.0, 0.0])
 
     privileged = list(rollout(env, ScriptedTeleop(env, CLEAN), seed=3, mode="critical"))
-    steps = list(perceived_rollout(env, ScriptedTeleop(env, CLEAN), truth, seed=3, mode="critical", every=1))
+    steps = list(rollout(env, ScriptedTeleop(env, CLEAN), 3, "critical", perceive=truth, every=1))
     assert steps[-1].result.terminated and len(steps) == len(privileged)
     np.testing.assert_allclose([s.executed for s in steps], [s.executed for s in privileged], atol=1e-9)
     calls.clear()
-    steps = list(perceived_rollout(env, ScriptedTeleop(env, CLEAN), truth, seed=3, mode="critical", every=10))
+    steps = list(rollout(env, ScriptedTeleop(env, CLEAN), 3, "critical", perceive=truth, every=10))
     assert steps[-1].result.terminated  # dead reckoning between the estimates keeps it on target
     assert calls == list(range(0, len(steps), 10))  # queried as a chunking policy would be
-    steps = list(perceived_rollout(env, ScriptedTeleop(env, CLEAN), biased, seed=3, mode="critical", every=10))
+    steps = list(rollout(env, ScriptedTeleop(env, CLEAN), 3, "critical", perceive=biased, every=10))
     assert steps[-1].result.truncated  # aims 3 mm off, beyond the chamfer: stalls on the rim

@@ -82,7 +82,7 @@ def evaluate_expert_baseline(
     (dead-reckoned in between) instead of from the simulator; `sim_cfg` must then render what it reads.
     """
     from rlt.sim.env import PegInsertEnv
-    from rlt.sim.expert import ScriptedTeleop, perceived_rollout, rollout
+    from rlt.sim.expert import ScriptedTeleop, run_episode
 
     check_mode(mode)
     sim_cfg = sim_cfg or SimConfig()
@@ -94,11 +94,9 @@ def evaluate_expert_baseline(
     with PegInsertEnv(sim_cfg) as env:
         for k, seed in enumerate(range(seed0, seed0 + episodes)):
             teleop = ScriptedTeleop(env, expert_cfg, np.random.default_rng((expert_cfg.seed, k)))
-            steps = rollout(env, teleop, seed, mode) if perceive is None else perceived_rollout(
-                env, teleop, perceive, seed, mode, every)
-            info = deque(steps, maxlen=1)[0].result.info
-            successes.append(bool(info["success"]))
-            lengths.append(int(info["duration"]))
+            success, duration = run_episode(env, teleop, seed, mode, perceive, every)
+            successes.append(success)
+            lengths.append(duration)
     return {**_summary(successes, lengths), "mode": mode, "seed0": seed0, "wall_s": time.monotonic() - began}
 
 

@@ -130,11 +130,18 @@ class ScriptedTeleop:
         return executed, label
 
 
-def rollout(env: PegInsertEnv, teleop: ScriptedTeleop, seed: int, mode: str = "full") -> Iterator[ExpertStep]:
-    """Reset `env` with `seed` in `mode` and run `teleop` until the episode ends, yielding every step."""
+def rollout(
+    env: PegInsertEnv, teleop: ScriptedTeleop, seed: int, mode: str = "full", perceive: Perceive | None = None,
+    every: int = 10,
+) -> Iterator[ExpertStep]:
+    """Reset `env` with `seed` in `mode` and run `teleop` until the episode ends, yielding every step.
+
+    With `perceive`, `teleop` acts on its estimate instead of the privileged x, y and yaw: it is called every
+    `every` steps (as a chunking policy is queried) and carried forward in between by the commanded motion (dead
+    reckoning: the hand moves by what it is told)."""
     obs = env.reset(seed, mode)
     teleop.reset()
-    yield from _teleop_steps(env, teleop, obs)
+    yield from _teleop_steps(env, teleop, obs, perceive, every)
 
 
 def finish(env: PegInsertEnv, teleop: ScriptedTeleop, obs: Observation, steps: int) -> Iterator[ExpertStep]:
@@ -149,7 +156,7 @@ def _teleop_steps(
     env: PegInsertEnv, teleop: ScriptedTeleop, obs: Observation, perceive: Perceive | None = None, every: int = 10
 ) -> Iterator[ExpertStep]:
     """Run `teleop` from observation `obs` until the episode ends, yielding every step (on `perceive`'s estimate,
-    refreshed every `every` steps and dead-reckoned in between, when given)."""
+    refreshed every `every` steps and dead-reckoned in between, when given: see `rollout`)."""
     k, estimate = 0, None
     while True:
         if perceive is not None and k % every == 0:
@@ -197,22 +204,12 @@ def policy_rollout(
             obs = result.obs
 
 
-def perceived_rollout(
-    env: PegInsertEnv, teleop: ScriptedTeleop, perceive: Perceive, seed: int, mode: str = "critical",
+def run_episode(
+    env: PegInsertEnv, teleop: ScriptedTeleop, seed: int, mode: str = "full", perceive: Perceive | None = None,
     every: int = 10,
-) -> Iterator[ExpertStep]:
-    """Reset `env` with `seed` and run `teleop` on `perceive`'s estimate instead of the privileged x, y and yaw.
-
-    `perceive` is called every `every` steps (as a chunking policy is queried); in between, the estimate is carried
-    forward by the commanded motion (dead reckoning: the hand moves by what it is told)."""
-    obs = env.reset(seed, mode)
-    teleop.reset()
-    yield from _teleop_steps(env, teleop, obs, perceive, every)
-
-
-def run_episode(env: PegInsertEnv, teleop: ScriptedTeleop, seed: int, mode: str = "full") -> tuple[bool, int]:
-    """Run one scripted episode; returns (success, duration in control steps)."""
-    info = deque(rollout(env, teleop, seed, mode), maxlen=1)[0].result.info
+) -> tuple[bool, int]:
+    """Run one scripted episode (`rollout`); returns (success, duration in control steps)."""
+    info = deque(rollout(env, teleop, seed, mode, perceive, every), maxlen=1)[0].result.info
     return bool(info["success"]), int(info["duration"])
 
 
