@@ -74,7 +74,7 @@ def load_model(path: str | Path, proprio_dim: int) -> EvalModel:
         actor.load_state_dict(learner["actor"])
         source = f"learner checkpoint {ckpt} ({int(learner['updates'])} updates)"
     if learner is not None:
-        critic = TwinCritic(*sizes, layer_norm=cfg.critic_layer_norm)
+        critic = TwinCritic(*sizes)
         critic.load_state_dict(learner["critic"])
         if weights is not None:
             source += f"; critic from {ckpt}"

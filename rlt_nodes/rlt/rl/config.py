@@ -29,7 +29,6 @@ class RLConfig(Config):
     chunk_len: int = 10  # C, steps per action chunk
     action_dim: int = 4  # D, action dimensions per step
     hidden: tuple[int, ...] = (256, 256)  # hidden layer widths of the actor and of each critic
-    critic_layer_norm: bool = False  # LayerNorm (with scale and shift) before each hidden ReLU of the critics
 
     # losses
     gamma: float = 0.99  # per control step; the chunk-level bootstrap uses gamma ** chunk_len

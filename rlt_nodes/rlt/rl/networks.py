@@ -34,17 +34,6 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-LAYER_NORM_EPS = 1e-5
-
-
-class Trace(list[Tensor]):
-    """`MLPEnsemble.trace`'s record: the layer outputs, plus (normalized, 1/std) of each LayerNorm in `norms`."""
-
-    def __init__(self, outputs: list[Tensor]) -> None:
-        super().__init__(outputs)
-        self.norms: list[tuple[Tensor, Tensor]] = []
-
-
 class MLPEnsemble(nn.Module):
     """E independent MLPs with ReLU hidden layers, optionally tanh-squashed outputs.
 
@@ -63,7 +52,6 @@ class MLPEnsemble(nn.Module):
         out_dim: int,
         *,
         squash: bool,
-        layer_norm: bool = False,
         device: torch.device | str = "cpu",
         seed: int = 0,
     ) -> None:
@@ -72,15 +60,12 @@ class MLPEnsemble(nn.Module):
             raise ValueError(f"MLPEnsemble: sizes must be >= 1, got members={members} in_dim={in_dim} "
                              f"hidden={tuple(hidden)} out_dim={out_dim}")
         self.members, self.in_dim, self.out_dim, self.squash = members, in_dim, out_dim, squash
-        self.layer_norm = layer_norm
         self.hidden = tuple(int(h) for h in hidden)
         self.layer_dims = list(itertools.pairwise([in_dim, *self.hidden, out_dim]))  # (in_k, out_k) per layer
         shapes: dict[str, tuple[int, ...]] = {}
         for k, (fan_in, fan_out) in enumerate(self.layer_dims):
             shapes[f"w{k}"] = (members, fan_out, fan_in)
             shapes[f"b{k}"] = (members, 1, fan_out)
-            if layer_norm and k < len(self.layer_dims) - 1:
-                shapes[f"ln_scale{k}"] = shapes[f"ln_shift{k}"] = (members, 1, fan_out)
         total = sum(math.prod(s) for s in shapes.values())
         self.flat = torch.zeros(total, device=device)  # float32[N], all parameters
         self.flat_grad = torch.zeros(total, device=device)  # float32[N], their gradients
@@ -98,9 +83,6 @@ class MLPEnsemble(nn.Module):
         self.biases = [getattr(self, f"b{k}") for k in range(self.num_layers)]
         self.weight_grads = [grads[f"w{k}"] for k in range(self.num_layers)]
         self.bias_grads = [grads[f"b{k}"] for k in range(self.num_layers)]
-        hidden_layers = range(self.num_layers - 1) if layer_norm else range(0)
-        self.norm_params = [(getattr(self, f"ln_scale{k}"), getattr(self, f"ln_shift{k}")) for k in hidden_layers]
-        self.norm_grads = [(grads[f"ln_scale{k}"], grads[f"ln_shift{k}"]) for k in hidden_layers]
         self.reset_parameters(seed)
 
     def reset_parameters(self, seed: int) -> None:
@@ -110,35 +92,26 @@ class MLPEnsemble(nn.Module):
                 bound = 1.0 / math.sqrt(w.shape[2])
                 w.uniform_(-bound, bound, generator=gen)
                 b.uniform_(-bound, bound, generator=gen)
-            for scale, shift in self.norm_params:
-                scale.fill_(1.0)
-                shift.zero_()
 
     def _apply(self, fn: Callable[..., Any], recurse: bool = True) -> MLPEnsemble:
         raise NotImplementedError(f"{type(self).__name__}: parameters are views of one flat buffer; build the "
                                   "network on its device instead of moving or casting it")
 
     # ------------------------------------------------------------------ passes
-    def trace(self, inputs: Tensor, member: int | None = None) -> Trace:
-        """Forward pass keeping every layer's output (and LayerNorm's normalized pre-activations) for `backward`.
+    def trace(self, inputs: Tensor, member: int | None = None) -> list[Tensor]:
+        """Forward pass keeping every layer's output for `backward`.
 
         inputs: float32[B, in] shared by all members (or float32[E, B, in]). `member` evaluates only that member.
         Returns [inputs as float32[E', B, in], hidden_1, ..., output float32[E', B, out]] (E' = 1 with `member`).
         Works under autograd and under `torch.no_grad()`.
         """
-        ws, bs, norms = self._select(member)
+        ws, bs = self._select(member)
         e = ws[0].shape[0]
         h = inputs if inputs.dim() == 3 else inputs.expand(e, *inputs.shape)
-        outputs = Trace([h])
+        outputs = [h]
         for k, (w, b) in enumerate(zip(ws, bs, strict=True)):
             h = torch.baddbmm(b, h, w.transpose(1, 2))
             if k < self.num_layers - 1:
-                if norms:  # h ← scale · (h − mean) / std + shift over the layer's units, then ReLU
-                    var, mean = torch.var_mean(h, dim=-1, keepdim=True, correction=0)  # float32[E', B, 1] each
-                    rstd = (var + LAYER_NORM_EPS).rsqrt()
-                    normalized = (h - mean) * rstd
-                    outputs.norms.append((normalized, rstd))
-                    h = torch.addcmul(norms[k][1], normalized, norms[k][0])
                 h = h.relu_()
             elif self.squash:
                 h = h.tanh_()
@@ -147,7 +120,7 @@ class MLPEnsemble(nn.Module):
 
     def backward(
         self,
-        outputs: Trace,
+        outputs: list[Tensor],
         grad: Tensor,
         *,
         member: int | None = None,
@@ -162,35 +135,24 @@ class MLPEnsemble(nn.Module):
         """
         if weight_grads and member is not None:
             raise ValueError("MLPEnsemble.backward: weight gradients need all members (member=None)")
-        ws, _, norms = self._select(member)
+        ws, _ = self._select(member)
         for k in range(self.num_layers - 1, -1, -1):
             if weight_grads:
                 torch.bmm(grad.transpose(1, 2), outputs[k], out=self.weight_grads[k])
                 torch.sum(grad, dim=1, keepdim=True, out=self.bias_grads[k])
-            if k == 0:
-                break
-            grad = torch.ops.aten.threshold_backward(torch.bmm(grad, ws[k]), outputs[k], 0.0)
-            if norms:  # through layer k−1's LayerNorm: grad is dL/d(scaled output), float32[E', B, out]
-                normalized, rstd = outputs.norms[k - 1]
-                if weight_grads:
-                    scale_grad, shift_grad = self.norm_grads[k - 1]
-                    torch.sum(grad * normalized, dim=1, keepdim=True, out=scale_grad)
-                    torch.sum(grad, dim=1, keepdim=True, out=shift_grad)
-                g = grad * norms[k - 1][0]  # dL/d normalized
-                proj = (g * normalized).mean(-1, keepdim=True)
-                grad = (g - g.mean(-1, keepdim=True)).sub_(normalized * proj).mul_(rstd)
+            if k > 0:
+                grad = torch.ops.aten.threshold_backward(torch.bmm(grad, ws[k]), outputs[k], 0.0)
         if input_cols is None:
             return None
         return torch.bmm(grad, ws[0][:, :, input_cols])
 
-    def _select(self, member: int | None) -> tuple[list[Tensor], list[Tensor], list[tuple[Tensor, Tensor]]]:
+    def _select(self, member: int | None) -> tuple[list[Tensor], list[Tensor]]:
         if member is None:
-            return self.weights, self.biases, self.norm_params
+            return self.weights, self.biases
         if not 0 <= member < self.members:
             raise ValueError(f"member={member}: expected 0..{self.members - 1}")
         pick = slice(member, member + 1)
-        return ([w[pick] for w in self.weights], [b[pick] for b in self.biases],
-                [(scale[pick], shift[pick]) for scale, shift in self.norm_params])
+        return [w[pick] for w in self.weights], [b[pick] for b in self.biases]
 
     # ------------------------------------------------------------------ weights as plain arrays
     def copy_from(self, other: MLPEnsemble) -> None:
@@ -290,12 +252,10 @@ class TwinCritic(MLPEnsemble):
         action_dim: int,
         hidden: Sequence[int],
         *,
-        layer_norm: bool = False,
         device: torch.device | str = "cpu",
         seed: int = 0,
     ) -> None:
-        super().__init__(2, chunk_len * action_dim + state_dim, hidden, 1, squash=False, layer_norm=layer_norm,
-                         device=device, seed=seed)
+        super().__init__(2, chunk_len * action_dim + state_dim, hidden, 1, squash=False, device=device, seed=seed)
         self.state_dim, self.chunk_len, self.action_dim = state_dim, chunk_len, action_dim
 
     @property

@@ -81,9 +81,8 @@ class TD3:
         sizes = (cfg.state_dim, cfg.chunk_len, cfg.action_dim, cfg.hidden)
         self.actor = Actor(*sizes, cfg.use_reference, device=self.device, seed=cfg.seed)
         self.actor_target = Actor(*sizes, cfg.use_reference, device=self.device)
-        norm = cfg.critic_layer_norm
-        self.critic = TwinCritic(*sizes, layer_norm=norm, device=self.device, seed=cfg.seed + 1)
-        self.critic_target = TwinCritic(*sizes, layer_norm=norm, device=self.device)
+        self.critic = TwinCritic(*sizes, device=self.device, seed=cfg.seed + 1)
+        self.critic_target = TwinCritic(*sizes, device=self.device)
         self.actor_target.copy_from(self.actor)
         self.critic_target.copy_from(self.critic)
         self.actor_opt = torch.optim.Adam([self.actor.flat], lr=cfg.actor_lr, fused=True)  # one op per step
