@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
         scale = load_token(args.goal_token).goal_scale.tolist()
         results["goal"] = evaluate_expert_baseline(
-            args.episodes, args.mode, seed0, sim_cfg=sim_cfg.replace(image_size=policy.spec.image_size),
+            args.episodes, args.mode, seed0, sim_cfg=sim_cfg,
             expert_cfg=ExpertConfig().without_errors(), perceive=goal_perception(policy, scale),
             every=args.execute_steps)
     if args.json:
