@@ -38,6 +38,7 @@ class PlainTD3:
         self.targets = [copy.deepcopy(m) for m in (self.actor, self.q1, self.q2)]
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr)
         self.critic_opt = torch.optim.Adam([*self.q1.parameters(), *self.q2.parameters()], lr=cfg.critic_lr)
+        self.bc_weights = torch.tensor(cfg.bc_weights)  # float32[C·D], β per dim
         sizes = {"x": s, "a": a, "ref": a, "r": cfg.chunk_len, "done": 1, "x2": s, "ref2": a}
         self.data = {k: torch.rand(capacity, n) * 2 - 1 for k, n in sizes.items()}
         self.data["done"] = (self.data["done"] > 0.9).float()
@@ -62,7 +63,7 @@ class PlainTD3:
         if self.it % cfg.actor_every == 0:
             keep = reference_keep_mask(batch_size, cfg.ref_dropout)
             mu = torch.tanh(self.actor(torch.cat([b["x"], apply_reference_dropout(b["ref"], keep)], 1)))
-            loss = actor_loss(self.q1(torch.cat([b["x"], mu], 1))[:, 0], mu, b["ref"], torch.tensor(cfg.bc_weights))
+            loss = actor_loss(self.q1(torch.cat([b["x"], mu], 1))[:, 0], mu, b["ref"], self.bc_weights)
             self.actor_opt.zero_grad()
             loss.backward()
             self.actor_opt.step()
