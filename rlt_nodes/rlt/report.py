@@ -40,6 +40,16 @@ def throughput_ratio(rlt_stats: dict[str, float], base_stats: dict[str, float]) 
     return rlt_stats["throughput_per_10min"] / base_rate if base_rate else float("nan")  # undefined, not infinite
 
 
+def intervention_stats(train: Sequence[dict]) -> dict[str, float]:
+    """Who drove the training's critical phase: the human's share of its control steps, and the episodes it drove
+    in (from the driver's per-episode `critical_rows` counts by source)."""
+    rows = [e.get("critical_rows", {}) for e in train]
+    total = sum(sum(r.values()) for r in rows)
+    human = sum(r.get("human", 0) for r in rows)
+    return {"human_step_share": human / total if total else 0.0,
+            "episodes_with_human": sum(bool(r.get("human")) for r in rows)}
+
+
 def learning_curve(train: Sequence[dict], window: int = 20) -> tuple[np.ndarray, np.ndarray]:
     """(minutes of RL data so far float[N], throughput over the last `window` episodes float[N])."""
     critical = [e for e in train if e["critical_steps"] > 0]
@@ -77,6 +87,7 @@ def write_report(
         "teleop_median_steps": teleop_median,
         "rl_data_minutes": float(minutes[-1]) if len(minutes) else 0.0,
         "train_episodes": len(train),
+        "train_interventions": intervention_stats(train),
         **extra,
     }
 
@@ -130,6 +141,8 @@ def write_report(
         f"- throughput ratio RLT / base: **{ratio:.2f}x**",
         f"- scripted-teleop median critical-phase steps: {teleop_median:.0f}",
         f"- RL data: {summary['rl_data_minutes']:.1f} min of critical-phase sim time in {len(train)} training episodes",
+        f"- human interventions in training: {summary['train_interventions']['episodes_with_human']} episodes, "
+        f"{summary['train_interventions']['human_step_share']:.0%} of the critical-phase steps",
     ]
     lines += [f"- {k}: {v}" for k, v in extra.items()]
     lines += ["", "![throughput](throughput.png)", "", "![durations](durations.png)", ""]

@@ -31,6 +31,8 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "no_dropout": {"rl.ref_dropout": 0.0},  # no reference-action dropout
     "no_token": {},  # no RL token: z_rl := features of a self-supervised CNN on the raw images (vla_cnn.onnx)
 }
+# who may intervene in training -> the session it launches
+OPERATORS: dict[str, str] = {"scripted": "sim_human", "none": "sim"}
 # ablations whose policy reads the image-feature ONNX (artifacts/vla_cnn.onnx) instead of the RL token's
 IMAGE_FEATURE_ABLATIONS: frozenset[str] = frozenset({"no_token"})
 
@@ -54,12 +56,16 @@ class SessionConfig(Config):
     train_seed: int = 100_000  # first training-episode seed
     learner_slack_updates: int = 500  # the sim waits when the learner is this far behind UTD x data
     ablation: str = "none"  # one of ABLATIONS: the paper's ablations, run the same way as the full method
+    # who may take over in training: "scripted" (the sim's scripted operator, session sim_human, takes over where the
+    # peg stalls on the rim: launch/config/sim.yaml, sim_human) or "none" (autonomous). Evaluation is autonomous
+    operator: str = "scripted"
     tiny: bool = False  # seconds-scale models and budgets (CI): checks the plumbing, not the claims
 
     def validate(self) -> None:
         self.require_positive("demo_scale", "rl_minutes", "eval_episodes", "train_max_episodes")
         self.require_choice("train_mode", ("full", "critical"))
         self.require_choice("ablation", tuple(ABLATIONS))
+        self.require_choice("operator", OPERATORS)
 
 
 def _deep_merge(base: dict, extra: Mapping) -> dict:
@@ -262,7 +268,7 @@ class SimSession:
             },
             "learner": {"checkpoint_dir": str(learner_dir), **rl},
         }
-        return self._run("train", "sim", overrides)
+        return self._run("train", OPERATORS[self.cfg.operator], overrides)
 
     def evaluate(self, onnx: Path, policy: str) -> Path:
         actor: dict[str, Any] = {"actor.mode": "base" if policy == "base" else "eval", **self._rl_params(onnx)}

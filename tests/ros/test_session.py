@@ -30,5 +30,9 @@ def test_tiny_session_writes_the_report(tmp_path, ros_domain, monkeypatch):
     assert saved["rl_data_minutes"] >= 0.3  # the driver ran until the RL-data budget was spent
     assert summary["learner_updates"] > 0  # the learner trained on transitions from the actor process
     assert (tmp_path / "run" / "learner" / "actor_weights.npz").is_file()
+    # training ran with the scripted operator (session sim_human); its share is reported, evaluation had none
+    assert (tmp_path / "run" / "logs" / "train" / "sim_human.log").is_file()
+    assert not (tmp_path / "run" / "logs" / "eval_rlt" / "sim_human.log").exists()
+    assert 0.0 <= saved["train_interventions"]["human_step_share"] <= 1.0
     rollouts = tmp_path / "artifacts" / "rollouts" / "main"  # the base VLA's episodes, the token's goal data
     assert (rollouts / "metadata.yaml").is_file() and not (rollouts.parent / ".partial" / "main").exists()

@@ -72,7 +72,8 @@ def test_scripted_human_interventions_reach_the_replay_buffer(ros, spawn, tmp_pa
     spawn("vla", {"fake": True, "image_size": 32, "use_sim_time": True})
     spawn("sim_camera", SIM)
     spawn("teleop", {"mapping": "xbox", "use_sim_time": True})
-    human = {**SIM, "human.every": 2, "human.offset": 0, "human.start_step": 2, "human.duration_steps": 20}
+    human = {**SIM, "human.every": 2, "human.offset": 0, "human.trigger": "schedule",
+             "human.start_step": 2, "human.duration_steps": 20}
     spawn("sim_human", human)
     ros.spin_until(
         lambda: node.count_subscribers("human/action_chunk") >= 2  # the actor and this observer

@@ -8,7 +8,7 @@ pytest.importorskip("mujoco")
 from rlt.sim.config import SimConfig
 from rlt.sim.driver import ChunkRejected, DriverConfig, SimDriver
 from rlt.sim.env import AXIS_NAMES, PegInsertEnv
-from rlt.sim.render import StateRenderer, render_state
+from rlt.sim.render import StateRenderer, apply_state, render_state
 from rlt.types import ActionChunk, Event, Phase, Source, Terminal
 
 pytestmark = pytest.mark.sim
@@ -36,6 +36,23 @@ def test_state_renderer_matches_the_env():
         with pytest.raises(ValueError, match=r"SimState\.qpos"):
             renderer.render(np.zeros(3), *render_state(physics)[1:])
         renderer.close()
+
+
+def test_a_mirror_gets_the_servo_lead_from_the_state_and_none_from_an_old_seven_value_one():
+    cfg = SimConfig(cameras=())
+    with PegInsertEnv(cfg) as physics, PegInsertEnv(cfg) as mirror:
+        physics.reset(3, "critical")
+        for _ in range(12):  # push down past the rim contact: the servo targets lead the joints
+            physics.step(np.array([0.0, 0.0, -0.004, 0.0]))
+        qpos, mocap, params = render_state(physics)
+        apply_state(mirror, qpos, mocap, params)
+        np.testing.assert_allclose(mirror.servo_lead(), physics.servo_lead())
+        np.testing.assert_allclose(mirror.tip_offset(), physics.tip_offset(), atol=1e-6)  # one 2 ms substep
+        assert physics.servo_lead()[2] < -0.001
+        apply_state(mirror, qpos, mocap, params[:7])  # recorded before the targets were published
+        np.testing.assert_array_equal(mirror.servo_lead(), 0.0)
+        with pytest.raises(ValueError, match=r"SimState\.params: expected 7 or 13"):
+            apply_state(mirror, qpos, mocap, params[:9])
 
 
 def test_critical_mode_requests_every_stride_and_rejects_stale_chunks():

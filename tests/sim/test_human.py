@@ -16,8 +16,8 @@ from rlt.types import ActionChunk, Event, Source
 pytestmark = pytest.mark.sim
 
 
-def run(human_cfg, episodes=2):
-    """Episodes driven by the human's chunks while it holds the dead-man, else a chunk that holds still."""
+def run(human_cfg, episodes=2, fallback=(0.0, 0.0, 0.0, 0.0)):
+    """Episodes driven by the human's chunks while it holds the dead-man, else by `fallback` held (still: zeros)."""
     sim, mapping = SimConfig(cameras=()), load_mapping("xbox")
     driver = SimDriver(PegInsertEnv(sim), DriverConfig(mode="critical", episodes=episodes, seed=7))
     human, teleop = ScriptedHuman(sim, human_cfg, mapping), Teleop(mapping, TeleopConfig())
@@ -35,7 +35,8 @@ def run(human_cfg, episodes=2):
                 summaries.append(out.summary)
                 break
             if out.request is not None and out.request.need_chunk:
-                data, source = (tele.chunk.data, Source.HUMAN) if tele.chunk else (np.zeros((10, 4)), Source.VLA)
+                own = (np.tile(fallback, (10, 1)), Source.VLA)
+                data, source = (tele.chunk.data, Source.HUMAN) if tele.chunk else own
                 driver.submit_chunk(ActionChunk(data, AXIS_NAMES, source, stamp_ns=out.request.stamp_ns))
             out = driver.step()
     human.close()
@@ -43,7 +44,7 @@ def run(human_cfg, episodes=2):
 
 
 def test_the_human_takes_over_in_chosen_episodes_and_inserts_the_peg():
-    log, summaries = run(ScriptedHumanConfig(every=2, offset=0, start_step=0, duration_steps=0))
+    log, summaries = run(ScriptedHumanConfig(every=2, offset=0, trigger="schedule", start_step=0))
     assert summaries[0]["success"] and summaries[0]["critical_rows"] == {"human": summaries[0]["steps"]}
     assert not summaries[1]["success"] and "human" not in summaries[1]["critical_rows"]  # not its episode
     begins = [(ep, step) for ep, step, events in log if Event.INTERVENE_BEGIN in events]
@@ -51,6 +52,20 @@ def test_the_human_takes_over_in_chosen_episodes_and_inserts_the_peg():
 
 
 def test_the_human_releases_after_its_window():
-    log, _ = run(ScriptedHumanConfig(every=1, start_step=4, duration_steps=6), episodes=1)
+    log, _ = run(ScriptedHumanConfig(trigger="schedule", start_step=4, duration_steps=6), episodes=1)
     marks = [(step, events) for _, step, events in log if events]
     assert marks == [(4, [Event.INTERVENE_BEGIN]), (10, [Event.INTERVENE_END])]
+
+
+def test_the_stall_trigger_takes_over_only_where_the_peg_stalls_and_the_human_recovers():
+    cfg = ScriptedHumanConfig()  # every episode, on a stall, to the episode's end
+    log, summaries = run(cfg, episodes=6, fallback=(0.0, 0.0, -0.001, 0.0))  # straight down, whatever the offset
+    begins = {ep: step for ep, step, events in log if Event.INTERVENE_BEGIN in events}
+    for ep, summary in enumerate(summaries):
+        if ep in begins:  # stalled on the rim: the human waited stall_steps, lifted, re-aligned and inserted
+            assert begins[ep] >= cfg.stall_steps and summary["success"], (ep, begins[ep], summary)
+        else:  # the blind descent went in by itself
+            assert summary["success"] and "human" not in summary["critical_rows"], (ep, summary)
+    assert 0 < len(begins) < len(summaries)  # seed 7 gives both kinds
+    held_still, _ = run(cfg, episodes=2)  # hovering above the rim is no stall
+    assert not any(events for _, _, events in held_still)

@@ -14,13 +14,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--episodes", type=int, default=150, help="evaluation episodes per policy (default 150)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="override an RL parameter (e.g. --set sigma=0.03 --set stride=2); repeatable")
+    from rlt.session import OPERATORS
+
+    parser.add_argument("--operator", choices=tuple(OPERATORS), default="scripted",
+                        help="who may take over in training, as in `rlt session` (default: the scripted operator of "
+                             "the params file's sim_human block; none: autonomous)")
+    parser.add_argument("--set-human", action="append", default=[], metavar="NAME=VALUE",
+                        help="override a scripted-human parameter (e.g. --set-human stall_steps=10); repeatable")
 
 
 def run(args: argparse.Namespace) -> int:
     from rlt.sim.inprocess import InProcessConfig, format_report, run_inprocess
 
     cfg = InProcessConfig(model_path=args.model, state=args.state, rl_minutes=args.minutes,
-                          eval_episodes=args.episodes, rl_overrides=tuple(args.set))
+                          eval_episodes=args.episodes, rl_overrides=tuple(args.set),
+                          operator=args.operator, human_overrides=tuple(args.set_human))
     if args.params:
         cfg = cfg.replace(params_file=args.params)
     print(format_report(run_inprocess(cfg)))

@@ -67,11 +67,15 @@ class ScriptedTeleop:
     """Privileged P-controller with per-episode perception bias, per-step noise and DART execution noise."""
 
     def __init__(
-        self, env: PegInsertEnv, cfg: ExpertConfig, rng: np.random.Generator | None = None, gain: float = _GAIN
+        self, env: PegInsertEnv, cfg: ExpertConfig, rng: np.random.Generator | None = None, gain: float = _GAIN,
+        on_targets: bool = False,
     ) -> None:
         self.env = env
         self.cfg = cfg
         self.gain = gain  # P gain: fraction of the remaining error commanded per step (lower when actions are held)
+        # P terms steer the servo targets (error minus servo lead) instead of the measured pose: with a low gain and
+        # held actions, this is what brings a peg pushed onto the rim (targets up to 1 cm below it) back up in time
+        self.on_targets = on_targets
         self.rng = np.random.default_rng(cfg.seed) if rng is None else rng
         self._bound = env.cfg.action_bounds  # float64[4]
         self._noise = np.array([cfg.action_noise_xyz_sigma] * 3 + [cfg.action_noise_yaw_sigma])  # float64[4]
@@ -109,11 +113,12 @@ class ScriptedTeleop:
         xy_error = _rotate(self.env.hole_yaw(), self._bias_xy - tip[:2])  # float64[2], world frame, m
         yaw_error = self._bias_yaw - yaw
         height = tip[2]
+        lead = self.env.servo_lead()[:ACTION_DIM] if self.on_targets else np.zeros(ACTION_DIM)  # float64[4]
         action = np.zeros(ACTION_DIM)
         if not self._aligned:
-            action[:2] = self.gain * xy_error
-            action[2] = self.gain * (self._align_height - height)
-            action[3] = self.gain * yaw_error
+            action[:2] = self.gain * (xy_error - lead[:2])
+            action[2] = self.gain * (self._align_height - height - lead[2])
+            action[3] = self.gain * (yaw_error - lead[3])
             self._aligned = bool(
                 np.linalg.norm(xy_error) < _ALIGN_XY_TOLERANCE
                 and abs(yaw_error) < _ALIGN_YAW_TOLERANCE
@@ -121,8 +126,8 @@ class ScriptedTeleop:
             )
         else:
             if height > _CONTACT_HEIGHT:
-                action[:2] = np.clip(self.gain * xy_error, -_DESCENT_XY_STEP, _DESCENT_XY_STEP)
-                action[3] = np.clip(self.gain * yaw_error, -_DESCENT_YAW_STEP, _DESCENT_YAW_STEP)
+                action[:2] = np.clip(self.gain * (xy_error - lead[:2]), -_DESCENT_XY_STEP, _DESCENT_XY_STEP)
+                action[3] = np.clip(self.gain * (yaw_error - lead[3]), -_DESCENT_YAW_STEP, _DESCENT_YAW_STEP)
             action[2] = -_SLOW_DESCENT if _SLOW_DEPTH < height < _SLOW_HEIGHT else -_FAST_DESCENT
             action[2] = max(action[2], -_MAX_PUSH_LEAD - self.env.servo_lead()[2])
         label = np.clip(action + self.rng.normal(0.0, self._noise), -self._bound, self._bound)

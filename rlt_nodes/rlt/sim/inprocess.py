@@ -1,9 +1,10 @@
 """The sim RLT session in ONE process, without ROS: for sweeps and for the oracle-state diagnostic.
 
 This module owns `run_inprocess`: the same cores the session's nodes wrap (`SimDriver`, `VlaServer`, `ActorCore`,
-`Learner`), wired by direct calls in lockstep — train for a budget of critical-phase sim time, then evaluate the
-base VLA and RLT on one fixed list of seeds (common random numbers) — with the RL parameters of
-`launch/config/sim.yaml` (its `/**` rl block), so a result here is the session's settings measured 3-5x faster.
+`Learner`, and in training the scripted operator's `ScriptedHuman` + `Teleop`), wired by direct calls in lockstep —
+train for a budget of critical-phase sim time, then evaluate the base VLA and RLT on one fixed list of seeds
+(common random numbers) — with the parameters of `launch/config/sim.yaml` (its `/**` rl block, and its sim_human and
+teleop blocks), so a result here is the session's settings measured 3-5x faster.
 The learner runs exactly UTD x the transitions received before the next chunk is chosen (the ROS session lets it
 lag by up to `learner_slack_updates`).
 
@@ -25,6 +26,7 @@ import yaml
 from rlt.config import Config
 from rlt.launch import LAUNCH_DIR
 from rlt.rl.config import RLConfig
+from rlt.session import OPERATORS
 from rlt.types import PolicyWeights, Transition
 
 if TYPE_CHECKING:
@@ -50,21 +52,65 @@ class InProcessConfig(Config):
     eval_seed: int = 1_000_000
     train_seed: int = 100_000
     rl_overrides: tuple[str, ...] = ()  # "name=value" applied to the RLConfig after the params file (YAML values)
+    # as rlt.session.SessionConfig.operator: "scripted" = the params file's scripted human (its sim_human and teleop
+    # blocks) intervenes in training through the same Joy -> teleop mapping as the sim_human session; "none"
+    operator: str = "scripted"
+    human_overrides: tuple[str, ...] = ()  # "name=value" applied to its ScriptedHumanConfig (YAML values)
 
     def validate(self) -> None:
         self.require_choice("state", STATES)
+        self.require_choice("operator", tuple(OPERATORS))
         self.require_positive("rl_minutes", "eval_episodes")
-        for item in self.rl_overrides:
-            if "=" not in item:
-                self.fail("rl_overrides", f"{item!r} is not name=value")
+        for name in ("rl_overrides", "human_overrides"):
+            for item in getattr(self, name):
+                if "=" not in item:
+                    self.fail(name, f"{item!r} is not name=value")
+
+
+def _block(params_file: str | Path, node: str, key: str, overrides: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The `key` block of `node`'s parameters in `params_file`, with "name=value" overrides (YAML values)."""
+    params = yaml.safe_load(Path(params_file).read_text())
+    block = dict(params.get(node, {}).get("ros__parameters", {}).get(key, {}))
+    block.update({k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in overrides)})
+    return block
 
 
 def session_rl_config(params_file: str | Path, token_dim: int, overrides: tuple[str, ...] = ()) -> RLConfig:
     """The RLConfig the sim session's actor and learner get from `params_file` (its /** rl block), plus overrides."""
-    params = yaml.safe_load(Path(params_file).read_text())
-    rl = dict(params.get("/**", {}).get("ros__parameters", {}).get("rl", {}))
-    rl.update({k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in overrides)})
+    rl = _block(params_file, "/**", "rl", overrides)
     return RLConfig.from_dict({**rl, "token_dim": token_dim}, source=str(params_file))
+
+
+class _Operator:
+    """The sim_human session's scripted human and teleop node, called in lockstep: driver outputs in, the human
+    chunk and hand-back handed to the actor as the actor node does."""
+
+    def __init__(self, cfg: InProcessConfig, sim: Any, chunk_len: int) -> None:
+        from rlt.sim.human import ScriptedHuman, ScriptedHumanConfig
+        from rlt.teleop import Teleop, TeleopConfig, load_mapping
+
+        params = yaml.safe_load(Path(cfg.params_file).read_text())
+        mapping = load_mapping(params.get("sim_human", {}).get("ros__parameters", {}).get("mapping", "xbox"))
+        human = ScriptedHumanConfig.from_dict(_block(cfg.params_file, "sim_human", "human", cfg.human_overrides),
+                                              source=cfg.params_file)
+        teleop = TeleopConfig.from_dict({**_block(cfg.params_file, "teleop", "teleop"), "chunk_len": chunk_len},
+                                        source=cfg.params_file)
+        self.human, self.teleop = ScriptedHuman(sim, human, mapping), Teleop(mapping, teleop)
+
+    def __call__(self, out: Any, actor: ActorCore) -> None:
+        from rlt.types import Event
+
+        for event in out.events:
+            self.human.on_event(event)
+        tele = self.teleop.on_joy(*self.human.on_state(out.sim_state), out.stamp_ns)
+        if tele.chunk is not None:
+            actor.set_human_chunk(tele.chunk, out.stamp_ns)
+        for event in tele.events:
+            if event.event is Event.INTERVENE_END:
+                actor.end_intervention(event.stamp_ns)
+
+    def close(self) -> None:
+        self.human.close()
 
 
 def observe_stride(rl: RLConfig) -> int:
@@ -96,9 +142,12 @@ def run_inprocess(cfg: InProcessConfig, log: Callable[[str], None] = print) -> d
         actor = ActorCore(rl, ActorConfig(mode=mode))
         if mode == "eval":
             actor.load_weights(_snapshot(learner, 1))
+        operator = _Operator(cfg, env.cfg, rl.chunk_len) if cfg.operator == "scripted" and mode == "train" else None
         summaries: list[dict] = []
         out = driver.begin_episode()
         while True:
+            if operator is not None:
+                operator(out, actor)
             if out.request is not None:
                 answer = server.answer(SyncedObservation(out.request, env.render_cameras(), out.proprio))
                 if cfg.state == "oracle":
@@ -118,6 +167,8 @@ def run_inprocess(cfg: InProcessConfig, log: Callable[[str], None] = print) -> d
                         f"last 50 {recent:.2f}, {learner.updates} updates")
             if driver.episode_over:
                 if driver.finished:
+                    if operator is not None:
+                        operator.close()
                     return summaries
                 out = driver.begin_episode()
             else:
@@ -153,6 +204,8 @@ def _snapshot(learner: Learner, version: int) -> PolicyWeights:
 
 def format_report(result: dict[str, Any]) -> str:
     """The figures of `run_inprocess`."""
+    from rlt.report import intervention_stats
+
     lines = [f"in-process sim session, state={result['state']}: {len(result['train'])} training episodes, "
              f"{result['learner_updates']} learner updates, train {result['train_wall_s']:.0f} s, "
              f"total {result['wall_s']:.0f} s"]
@@ -160,5 +213,9 @@ def format_report(result: dict[str, Any]) -> str:
         s = result[name]
         lines.append(f"  {name:<5} success {s['success_rate']:.3f}  median {s['median_steps_success']:.0f} steps  "
                      f"{s['throughput_per_10min']:.1f} successes / 10 min")
+    human = intervention_stats(result["train"])
+    if human["episodes_with_human"]:
+        lines.append(f"  training: the human drove {human['human_step_share']:.1%} of the critical steps, in "
+                     f"{human['episodes_with_human']} of {len(result['train'])} episodes")
     lines.append(f"  throughput ratio RLT / base: {result['throughput_ratio']:.2f}x")
     return "\n".join(lines)

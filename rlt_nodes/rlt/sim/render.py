@@ -16,32 +16,35 @@ from rlt.sim.scene import PEG_BODY
 
 
 def render_state(env: PegInsertEnv) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(qpos float64[nq], mocap float64[7 * nmocap] (pos, quat per body), params float64[7] peg pose in hand)."""
+    """(qpos float64[nq], mocap float64[7 * nmocap] (pos, quat per body), params float64[7 + nu]: the peg's pose in
+    the hand, then the servo targets)."""
     d, peg = env.data, env.model.body(PEG_BODY)
     mocap = np.concatenate([d.mocap_pos, d.mocap_quat], axis=1).ravel()
-    return d.qpos.copy(), mocap, np.concatenate([peg.pos, peg.quat])
+    return d.qpos.copy(), mocap, np.concatenate([peg.pos, peg.quat, d.ctrl])
 
 
 def apply_state(env: PegInsertEnv, qpos: np.ndarray, mocap: np.ndarray, params: np.ndarray) -> None:
     """Put a state from `render_state` into `env` (positions only; its physics is not stepped) and update the
     kinematics, so body, site and camera poses (and the env's privileged queries) reflect it.
 
-    Wrong sizes raise ValueError naming the part. Servo targets (`env.data.ctrl`) are not part of the state: they are
-    set equal to the joint positions (no servo lead).
+    Wrong sizes raise ValueError naming the part. `params` may stop after the peg pose (7 values, as recorded before
+    the servo targets were added): the targets are then set equal to the joint positions (no servo lead).
     """
     import mujoco
 
     m, d = env.model, env.data
     nmocap = d.mocap_pos.shape[0]
-    for name, arr, size in (("qpos", qpos, m.nq), ("mocap", mocap, 7 * nmocap), ("params", params, 7)):
-        if np.shape(arr) != (size,):
-            raise ValueError(f"SimState.{name}: expected {size} values for this scene, got shape {np.shape(arr)}")
+    nu = d.ctrl.shape[0]
+    for name, arr, sizes in (("qpos", qpos, (m.nq,)), ("mocap", mocap, (7 * nmocap,)), ("params", params, (7, 7 + nu))):
+        if np.shape(arr) not in [(size,) for size in sizes]:
+            expected = " or ".join(str(size) for size in sizes)
+            raise ValueError(f"SimState.{name}: expected {expected} values for this scene, got shape {np.shape(arr)}")
     d.qpos[:] = qpos
     mocap = np.reshape(mocap, (nmocap, 7))
     d.mocap_pos[:], d.mocap_quat[:] = mocap[:, :3], mocap[:, 3:]
     peg = m.body(PEG_BODY).id
-    m.body_pos[peg], m.body_quat[peg] = params[:3], params[3:]
-    d.ctrl[:] = d.qpos[: d.ctrl.shape[0]]
+    m.body_pos[peg], m.body_quat[peg] = params[:3], params[3:7]
+    d.ctrl[:] = params[7:] if len(params) > 7 else d.qpos[:nu]
     mujoco.mj_kinematics(m, d)
 
 
