@@ -93,7 +93,8 @@ def write_report(
 
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
     if len(minutes):
-        ax.plot(minutes, rate, color="tab:blue", label="RLT while training (exploring, last 20 episodes)")
+        helped = ", operator take-overs included" if summary["train_interventions"]["episodes_with_human"] else ""
+        ax.plot(minutes, rate, color="tab:blue", label=f"RLT while training (exploring{helped}, last 20 episodes)")
     ax.axhline(base_stats["throughput_per_10min"], color="tab:gray", ls="--", label="base VLA (eval)")
     ax.axhline(rlt_stats["throughput_per_10min"], color="tab:blue", ls=":", label="RLT final (eval)")
     if teleop_stats:
