@@ -14,6 +14,7 @@ from rlt.rl.td3 import (
     actor_loss,
     apply_reference_dropout,
     bc_term,
+    bc_weight_rows,
     critic_loss,
     discounts,
     reference_keep_mask,
@@ -64,6 +65,12 @@ def test_bc_term_sums_over_chunk_and_averages_over_batch():
     assert bc_term(mu.view(2, 2, 2), ref.view(2, 2, 2), beta=1.0).item() == pytest.approx(2.5)
     # one weight per flattened dim: row 0 = 0.5 * 1 + 3 * 4 = 12.5 -> mean 6.25
     assert bc_term(mu, ref, beta=t([0.5, 1.0, 1.0, 3.0])).item() == pytest.approx(6.25)
+
+
+def test_human_chunks_keep_beta_on_every_axis():
+    weights = torch.tensor([2.0, 0.2, 2.0, 0.2])  # β 2, beta_axes (1, 0.1), C 2
+    rows = bc_weight_rows(weights, 2.0, torch.tensor([0.0, 1.0]))
+    assert torch.equal(rows, torch.tensor([[2.0, 0.2, 2.0, 0.2], [2.0, 2.0, 2.0, 2.0]]))
 
 
 def test_bc_weights_repeat_beta_axes_over_the_chunk():
@@ -134,6 +141,7 @@ def random_batch(cfg: RLConfig, size: int, seed: int) -> Batch:
     gen = torch.Generator().manual_seed(seed)
     rows = torch.rand(size, layout.width, generator=gen) * 2 - 1
     rows[:, layout.done] = (torch.rand(size, generator=gen) < 0.3).float()
+    rows[:, layout.intervened] = (torch.rand(size, generator=gen) < 0.3).float()
     return Batch(rows, layout)
 
 
@@ -145,7 +153,7 @@ def autograd_update(agent: TD3, batch: Batch) -> None:
         mu = agent.actor.trace(torch.cat([b.state, apply_reference_dropout(b.reference, keep)], 1))[-1][0]
         q1 = agent.critic.trace(torch.cat([mu, b.state], 1))[-1][0, :, 0]
         agent.actor.flat_grad.zero_()
-        actor_loss(q1, mu, b.reference, torch.tensor(cfg.bc_weights)).backward()
+        actor_loss(q1, mu, b.reference, bc_weight_rows(torch.tensor(cfg.bc_weights), cfg.beta, b.intervened)).backward()
         agent.actor_opt.step()
         with torch.no_grad():
             agent.actor_target.flat.lerp_(agent.actor.flat, cfg.tau)

@@ -5,7 +5,8 @@ This module owns the losses and one gradient step of each network. Losses, in no
     critic:  Q̂ = Σ_{t'<C} γ^t' r_t' + (1 − done) · γ^C · min_j Q'_j(x', a'),   a' = clip(μθ'(x', ã') + σε, −1, 1)
              Q̂ clipped to `value_range` (the returns the reward allows)
              L_Q = Σ_j mean_B (Q_j(x, a) − Q̂)²                        (no reference dropout in the target)
-    actor:   L_π = mean_B [ −Q1(x, μ) + β Σ_{C·D} (μ − ã)² ],   μ = μθ(x, ã_drop)
+    actor:   L_π = mean_B [ −Q1(x, μ) + Σ_{C·D} w (μ − ã)² ],   μ = μθ(x, ã_drop)
+             w = β × beta_axes on the VLA's references, β on every dim where ã is the human's chunk (intervened)
              ã_drop zeroes ã per transition with probability `ref_dropout` (the actor's INPUT only; the BC target
              is the true ã, which for human chunks is a_human)
 
@@ -59,6 +60,13 @@ def bc_term(mu: Tensor, ref: Tensor, beta: float | Tensor) -> Tensor:
     """β · mean_B Σ_{C·D} (μ − ã)²: squared error SUMMED over the chunk's dims, averaged over the batch; β a scalar
     or float32[C·D], one weight per flattened dim (`RLConfig.bc_weights`)."""
     return (beta * (mu - ref).square().flatten(1)).sum(1).mean()
+
+
+def bc_weight_rows(bc_weights: Tensor, beta: float, intervened: Tensor) -> Tensor:
+    """float32[B, C·D]: the per-dim BC weights `bc_weights` float32[C·D] (β × beta_axes) toward the VLA's reference,
+    and β on every dim of the rows whose reference is the human's chunk (intervened float32[B], 1.0 = human): a
+    low beta_axes weight frees the actor from the VLA's chunk on that axis, not from the operator's."""
+    return torch.where(intervened[:, None] > 0.5, torch.full_like(bc_weights, beta), bc_weights)
 
 
 def critic_loss(q: Tensor, target: Tensor) -> Tensor:
@@ -145,14 +153,15 @@ class TD3:
         if grad_q1 is None:
             grad_q1 = self._grad_q1[size] = torch.full((1, size, 1), -1.0 / size, device=self.device)
         grad_mu = critic.backward(q_outputs, grad_q1, member=0, weight_grads=False, input_cols=critic.action_cols)[0]
-        grad_mu.addcmul_(mu - ref, self.bc_weights, value=2.0 / size)  # + d bc_term / dμ
+        weights = self.bc_weights if not cfg.beta_axes else bc_weight_rows(self.bc_weights, cfg.beta, batch.intervened)
+        grad_mu.addcmul_(mu - ref, weights, value=2.0 / size)  # + d bc_term / dμ
         grad_mu.sub_(grad_mu * mu.square())  # through tanh: × (1 − μ²)
         actor.backward(a_outputs, grad_mu[None])
         self.actor_opt.step()
         self.actor_updates += 1
         if stats is not None:
             q1 = q_outputs[-1][0, :, 0]
-            beta = self.bc_weights
+            beta = weights
             stats.update(actor_loss=actor_loss(q1, mu, ref, beta), actor_q=q1.mean(), bc=bc_term(mu, ref, beta))
 
     # ------------------------------------------------------------------ state
