@@ -27,11 +27,13 @@ from rlt.config import Config
 from rlt.launch import LAUNCH_DIR
 from rlt.rl.config import RLConfig
 from rlt.session import OPERATORS
-from rlt.types import PolicyWeights, Transition
+from rlt.types import Event, PolicyWeights, Transition
 
 if TYPE_CHECKING:
     from rlt.rl.actor_core import ActorCore
     from rlt.rl.learner import Learner
+    from rlt.sim.config import SimConfig
+    from rlt.sim.driver import DriverOutput
 
 SIM_PARAMS = LAUNCH_DIR / "config" / "sim.yaml"
 STATES: tuple[str, ...] = ("token", "oracle")
@@ -85,7 +87,7 @@ class _Operator:
     """The sim_human session's scripted human and teleop node, called in lockstep: driver outputs in, the human
     chunk and hand-back handed to the actor as the actor node does."""
 
-    def __init__(self, cfg: InProcessConfig, sim: Any, chunk_len: int) -> None:
+    def __init__(self, cfg: InProcessConfig, sim: SimConfig, chunk_len: int) -> None:
         from rlt.sim.human import ScriptedHuman, ScriptedHumanConfig
         from rlt.teleop import Teleop, TeleopConfig, load_mapping
 
@@ -97,9 +99,7 @@ class _Operator:
                                         source=cfg.params_file)
         self.human, self.teleop = ScriptedHuman(sim, human, mapping), Teleop(mapping, teleop)
 
-    def __call__(self, out: Any, actor: ActorCore) -> None:
-        from rlt.types import Event
-
+    def __call__(self, out: DriverOutput, actor: ActorCore) -> None:
         for event in out.events:
             self.human.on_event(event)
         tele = self.teleop.on_joy(*self.human.on_state(out.sim_state), out.stamp_ns)
