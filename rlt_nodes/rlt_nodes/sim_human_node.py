@@ -32,9 +32,11 @@ class SimHumanNode(Node):
         self.pub = self.create_publisher(Joy, "joy", qos.JOY)
         self.create_subscription(EpisodeEvent, "episode/events", self.on_event, qos.EVENTS)
         self.create_subscription(SimState, "sim/state", self.on_state, qos.LOCKSTEP)
+        when = (f"{cfg.start_step} steps after the hand-off" if cfg.trigger == "schedule" else
+                f"once the peg stalls ({cfg.stall_steps} steps less than {cfg.stall_distance * 1e3:.1f} mm lower)")
         self.get_logger().info(
-            f"intervening in episodes with id % {cfg.every} == {cfg.offset}, {cfg.start_step} steps after the "
-            f"hand-off, for {cfg.duration_steps or 'all remaining'} steps ({mapping.device} mapping)"
+            f"intervening in episodes with id % {cfg.every} == {cfg.offset}, {when}, for "
+            f"{cfg.duration_steps or 'all remaining'} steps ({mapping.device} mapping)"
         )
 
     def on_event(self, msg: EpisodeEvent) -> None:
