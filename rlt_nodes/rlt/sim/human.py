@@ -109,6 +109,7 @@ class ScriptedHuman:
         if not self._active(state):
             self._engaged_episode = -1
             return axes, buttons
+        apply_state(self.env, state.qpos, state.mocap, state.params)
         if self._engaged_episode != state.episode_id:
             self._engaged_episode = state.episode_id
             # schedule: aligns from where the peg is now; stall: lifts off the rim first
@@ -120,11 +121,9 @@ class ScriptedHuman:
         return axes, buttons
 
     def _active(self, state: SimState) -> bool:
-        """Whether the dead-man is held at `state` (the mirror is left at `state` when this episode is watched)."""
         handoff = self._handoff.get(state.episode_id)
         if handoff is None or state.episode_id in self._ended or not self.intervenes(state.episode_id):
             return False
-        apply_state(self.env, state.qpos, state.mocap, state.params)
         onset = handoff + self.cfg.start_step if self.cfg.trigger == "schedule" else self._stall_onset(state)
         since = state.step - onset
         return since >= 0 and (self.cfg.duration_steps == 0 or since < self.cfg.duration_steps)
@@ -137,6 +136,7 @@ class ScriptedHuman:
         if self._heights_episode != state.episode_id:
             self._heights_episode = state.episode_id
             self._heights.clear()
+        apply_state(self.env, state.qpos, state.mocap, state.params)
         height = float(self.env.tip_offset()[2])
         self._heights.append(height)
         full = len(self._heights) == self._heights.maxlen

@@ -69,17 +69,21 @@ class InProcessConfig(Config):
                     self.fail(name, f"{item!r} is not name=value")
 
 
-def _block(params_file: str | Path, node: str, key: str, overrides: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The `key` block of `node`'s parameters in `params_file`, with "name=value" overrides (YAML values)."""
-    params = yaml.safe_load(Path(params_file).read_text())
-    block = dict(params.get(node, {}).get("ros__parameters", {}).get(key, {}))
+def _node_params(params: dict[str, Any], node: str) -> dict[str, Any]:
+    """`node`'s ros__parameters in a loaded params file ({} when absent)."""
+    return params.get(node, {}).get("ros__parameters", {})
+
+
+def _block(params: dict[str, Any], node: str, key: str, overrides: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The `key` block of `node`'s parameters in a loaded params file, with "name=value" overrides (YAML values)."""
+    block = dict(_node_params(params, node).get(key, {}))
     block.update({k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in overrides)})
     return block
 
 
 def session_rl_config(params_file: str | Path, token_dim: int, overrides: tuple[str, ...] = ()) -> RLConfig:
     """The RLConfig the sim session's actor and learner get from `params_file` (its /** rl block), plus overrides."""
-    rl = _block(params_file, "/**", "rl", overrides)
+    rl = _block(yaml.safe_load(Path(params_file).read_text()), "/**", "rl", overrides)
     return RLConfig.from_dict({**rl, "token_dim": token_dim}, source=str(params_file))
 
 
@@ -92,10 +96,10 @@ class _Operator:
         from rlt.teleop import Teleop, TeleopConfig, load_mapping
 
         params = yaml.safe_load(Path(cfg.params_file).read_text())
-        mapping = load_mapping(params.get("sim_human", {}).get("ros__parameters", {}).get("mapping", "xbox"))
-        human = ScriptedHumanConfig.from_dict(_block(cfg.params_file, "sim_human", "human", cfg.human_overrides),
+        mapping = load_mapping(_node_params(params, "sim_human").get("mapping", "xbox"))
+        human = ScriptedHumanConfig.from_dict(_block(params, "sim_human", "human", cfg.human_overrides),
                                               source=cfg.params_file)
-        teleop = TeleopConfig.from_dict({**_block(cfg.params_file, "teleop", "teleop"), "chunk_len": chunk_len},
+        teleop = TeleopConfig.from_dict({**_block(params, "teleop", "teleop"), "chunk_len": chunk_len},
                                         source=cfg.params_file)
         self.human, self.teleop = ScriptedHuman(sim, human, mapping), Teleop(mapping, teleop)
 
