@@ -28,7 +28,10 @@ def test_rl_parameters_are_the_sim_sessions():
     assert rl.action_scale == (0.0015, 0.0015, 0.004, 0.02) and rl.sigma == pytest.approx(0.07)
     # the ROS session's driver observes where the assembler starts its windows, as the in-process one does
     params = yaml.safe_load(SIM_PARAMS.read_text())
-    assert params["sim_driver"]["ros__parameters"]["driver"]["observe_stride"] == observe_stride(rl)
+    driver = params["sim_driver"]["ros__parameters"]["driver"]
+    assert driver["observe_stride"] == observe_stride(rl)
+    # one chunk length for the actor, the learner, the driver and the operator's teleop (the bench uses rl's)
+    assert driver["chunk_len"] == params["teleop"]["ros__parameters"]["teleop"]["chunk_len"] == rl.chunk_len
     rl = session_rl_config(SIM_PARAMS, 3, ("sigma=0.03", "hidden=[32, 32]", "stride=2"))
     assert rl.sigma == pytest.approx(0.03) and rl.hidden == (32, 32) and rl.token_dim == 3
     assert observe_stride(rl) == 2 and observe_stride(rl.replace(stride=rl.chunk_len)) == 0
