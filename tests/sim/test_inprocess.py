@@ -32,7 +32,7 @@ def test_rl_parameters_are_the_sim_sessions():
     assert driver["observe_stride"] == observe_stride(rl)
     # one chunk length for the actor, the learner, the driver and the operator's teleop (the bench uses rl's)
     assert driver["chunk_len"] == params["teleop"]["ros__parameters"]["teleop"]["chunk_len"] == rl.chunk_len
-    rl = session_rl_config(SIM_PARAMS, 3, ("sigma=0.03", "hidden=[32, 32]", "stride=2"))
+    rl = session_rl_config(SIM_PARAMS, 3, ("sigma=0.03", "hidden=[32, 32]", "stride=2", "chunk_len=10"))
     assert rl.sigma == pytest.approx(0.03) and rl.hidden == (32, 32) and rl.token_dim == 3
     assert observe_stride(rl) == 2 and observe_stride(rl.replace(stride=rl.chunk_len)) == 0
 
