@@ -98,8 +98,22 @@ class Config:
 
 
 def _coerce(cls_name: str, name: str, kind: tuple[type, bool], value: Any) -> Any:
+    return coerce(f"{cls_name}.{name}", kind, value)
+
+
+def kind_of(value: Any) -> tuple[type, bool]:
+    """The (scalar type, is_tuple) of a default value, as `Config.field_kinds` gives it for a field."""
+    if isinstance(value, (tuple, list)):
+        if not value:
+            raise TypeError("kind_of: an empty list carries no element type")
+        return type(value[0]), True
+    return type(value), False
+
+
+def coerce(where: str, kind: tuple[type, bool], value: Any) -> Any:
+    """`value` as the (scalar, is_tuple) `kind`: an int where a float is expected is converted (safe), anything
+    else of the wrong type is a ConfigError naming `where`, the expected and the given type."""
     scalar, is_tuple = kind
-    where = f"{cls_name}.{name}"
     if is_tuple:
         if isinstance(value, str) or not isinstance(value, typing.Iterable):
             raise ConfigError(f"{where}={value!r}: expected a list of {scalar.__name__}")

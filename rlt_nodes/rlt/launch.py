@@ -4,8 +4,8 @@
 (executable, name, required, topic remappings), the parameter file (ROS 2 params YAML keyed by node name) and the
 launch arguments with descriptions. `launch/*.launch.py` builds launch_ros `Node`s from `load_session()`;
 `rlt launch <session>` builds the same command lines with `plan()` and runs them as separate processes with
-`Supervisor`, which forwards Ctrl-C, stops every node when a required one exits, and returns non-zero when any node
-failed.
+`Supervisor`, which forwards Ctrl-C, stops every node when a required one exits, respawns the others with back-off
+when they die (as `ros2 launch`'s `respawn`), and returns non-zero when a node failed at the end.
 This module is pure Python (no rclpy): it only reads YAML and starts processes.
 """
 
@@ -18,8 +18,9 @@ import os
 import random
 import signal
 import subprocess
+import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import yaml
@@ -34,7 +35,7 @@ class NodeSpec:
 
     executable: str
     name: str
-    required: bool = True
+    required: bool = True  # the session stops when it exits; a node that is not is respawned when it dies
     threads: int = 0  # 0 = leave the process's thread counts alone; else OMP/torch threads for this node
     remap: tuple[tuple[str, str], ...] = ()  # topic remappings (from, to), e.g. a shadow actor's outputs
     params: tuple[tuple[str, object], ...] = ()  # this session's parameters of the node, over the params file's
@@ -167,29 +168,54 @@ def single(executable: str, name: str, params: Mapping[str, object], namespace: 
     return Launch(NodeSpec(executable, name), tuple(cmd), dict(os.environ))
 
 
-class Supervisor:
-    """Run launches as separate processes; stop all when a required one exits; forward SIGINT/SIGTERM."""
+RESPAWN_DELAY_S = (0.5, 15.0)  # s: first and longest wait before a respawn; doubles while restarts keep failing
+RESPAWN_STABLE_S = 30.0  # s: a node that ran this long before dying is respawned after the first delay again
 
-    def __init__(self, launches: Sequence[Launch], log_dir: Path | None = None, grace_s: float = 10.0) -> None:
+
+class Supervisor:
+    """Run launches as separate processes; forward SIGINT/SIGTERM; stop all when a required one exits.
+
+    A node that is not required and dies (any exit code but 0) is respawned with back-off, as `ros2 launch` does
+    with `respawn=True`: the session goes on, the arm held by the required node meanwhile. Its log continues in the
+    same file. `restarts` counts the respawns per node and `deaths` lists (node, exit code) in order.
+    """
+
+    def __init__(
+        self,
+        launches: Sequence[Launch],
+        log_dir: Path | None = None,
+        grace_s: float = 10.0,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
         self.launches = list(launches)
         self.log_dir = log_dir
         self.grace_s = grace_s
+        self.log = log or (lambda line: print(f"[supervisor] {line}", file=sys.stderr, flush=True))
         self.procs: dict[str, subprocess.Popen] = {}
         self.returncodes: dict[str, int] = {}
+        self.restarts: dict[str, int] = {launch.node.name: 0 for launch in self.launches}
+        self.deaths: list[tuple[str, int]] = []
+        self._started_at: dict[str, float] = {}
+        self._respawn_at: dict[str, float] = {}  # node -> when to start it again
+        self._delay: dict[str, float] = {}
         self._stop_reason = ""
 
     def start(self) -> None:
         if self.log_dir:
             self.log_dir.mkdir(parents=True, exist_ok=True)
         for launch in self.launches:
-            out = open(self.log_dir / f"{launch.node.name}.log", "w") if self.log_dir else None  # noqa: SIM115
-            self.procs[launch.node.name] = subprocess.Popen(
-                launch.cmd,
-                env=dict(launch.env),
-                stdout=out,
-                stderr=subprocess.STDOUT if out else None,
-                start_new_session=True,  # our SIGINT reaches them only through stop(), once
-            )
+            self._spawn(launch, mode="w")
+
+    def _spawn(self, launch: Launch, mode: str) -> None:
+        out = open(self.log_dir / f"{launch.node.name}.log", mode) if self.log_dir else None  # noqa: SIM115
+        self.procs[launch.node.name] = subprocess.Popen(
+            launch.cmd,
+            env=dict(launch.env),
+            stdout=out,
+            stderr=subprocess.STDOUT if out else None,
+            start_new_session=True,  # our SIGINT reaches them only through stop(), once
+        )
+        self._started_at[launch.node.name] = time.monotonic()
 
     def run(self, timeout_s: float = 0.0) -> int:
         """Start, wait until a required node exits (or timeout / a signal), stop the rest; 0 if all went well."""
@@ -199,11 +225,7 @@ class Supervisor:
             deadline = time.monotonic() + timeout_s if timeout_s else float("inf")
             while not self._stop_reason:
                 for launch in self.launches:
-                    code = self.procs[launch.node.name].poll()
-                    if code is not None and launch.node.name not in self.returncodes:
-                        self.returncodes[launch.node.name] = code
-                        if launch.node.required or code != 0:
-                            self._stop_reason = f"{launch.node.name} exited with {code}"
+                    self._check(launch)
                 if time.monotonic() > deadline:
                     self._stop_reason = f"timeout after {timeout_s:.0f} s"
                 time.sleep(0.05)
@@ -212,6 +234,31 @@ class Supervisor:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         return self.exit_code()
+
+    def _check(self, launch: Launch) -> None:
+        name, now = launch.node.name, time.monotonic()
+        if name in self._respawn_at:
+            if now >= self._respawn_at[name]:
+                del self._respawn_at[name]
+                self.restarts[name] += 1
+                self._spawn(launch, mode="a")
+            return
+        if name in self.returncodes:
+            return
+        code = self.procs[name].poll()
+        if code is None:
+            return
+        if launch.node.required or code == 0:  # a node that ended by itself is not respawned
+            self.returncodes[name] = code
+            if launch.node.required:
+                self._stop_reason = f"{name} exited with {code}"
+            return
+        self.deaths.append((name, code))
+        first, longest = RESPAWN_DELAY_S
+        stable = now - self._started_at[name] >= RESPAWN_STABLE_S
+        delay = first if stable or name not in self._delay else min(2 * self._delay[name], longest)
+        self._delay[name], self._respawn_at[name] = delay, now + delay
+        self.log(f"{name} exited with {code}: respawning in {delay:g} s (restart {self.restarts[name] + 1})")
 
     @property
     def stop_reason(self) -> str:
@@ -226,6 +273,7 @@ class Supervisor:
     def stop(self) -> None:
         """SIGINT every running node, then SIGTERM, then SIGKILL, each after the grace period."""
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+            self._respawn_at.clear()
             running = {n: p for n, p in self.procs.items() if p.poll() is None}
             if not running:
                 break

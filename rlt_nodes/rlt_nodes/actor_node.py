@@ -17,7 +17,8 @@ from rlt.rl.config import RLConfig
 from rlt.rl.weights_file import load_weights
 from rlt.types import Event
 from rlt_nodes import convert, qos
-from rlt_nodes.params import declare_config
+from rlt_nodes.boundary import subscribe
+from rlt_nodes.params import declare, declare_config
 from rlt_nodes.runner import run_node
 
 
@@ -27,18 +28,18 @@ class ActorNode(Node):
     def __init__(self) -> None:
         super().__init__("actor")
         self.core = ActorCore(declare_config(self, RLConfig, "rl"), declare_config(self, ActorConfig, "actor"))
-        self.human_timeout_ns = int(self.declare_parameter("human_timeout_s", 0.5).value * 1e9)
+        self.human_timeout_ns = int(declare(self, "human_timeout_s", 0.5) * 1e9)
         self.pub_chunk = self.create_publisher(ActionChunk, "action_chunk", qos.CONTROL)
         self.pub_transition = self.create_publisher(Transition, "rl/transitions", qos.REPLAY)
-        self.create_subscription(VlaOutput, "vla/output", self.on_vla_output, qos.VLA_OUTPUT)
-        self.create_subscription(PolicyWeights, "rl/actor_weights", self.on_weights, qos.LATCHED)
-        self.create_subscription(ActionChunk, "human/action_chunk", self.on_human, qos.CONTROL)
-        self.create_subscription(EpisodeEvent, "teleop/events", self.on_teleop_event, qos.CONTROL)
+        subscribe(self, VlaOutput, "vla/output", self.on_vla_output, qos.VLA_OUTPUT)
+        subscribe(self, PolicyWeights, "rl/actor_weights", self.on_weights, qos.LATCHED)
+        subscribe(self, ActionChunk, "human/action_chunk", self.on_human, qos.CONTROL)
+        subscribe(self, EpisodeEvent, "teleop/events", self.on_teleop_event, qos.CONTROL)
         self.held: ActionChunk | None = None  # chunk waiting for the learner to catch up (lockstep sim)
         self.held_since = 0.0
-        self.max_wait_s = self.declare_parameter("max_learner_wait_s", 30.0).value  # then act anyway (no deadlock)
+        self.max_wait_s = declare(self, "max_learner_wait_s", 30.0)  # then act anyway (no deadlock)
         self.create_timer(0.02, self.release)
-        weights_file = self.declare_parameter("weights_file", "").value  # evaluation: start from a snapshot
+        weights_file = declare(self, "weights_file", "")  # evaluation: start from a snapshot
         if weights_file:
             self.core.load_weights(load_weights(weights_file))
         self.get_logger().info(f"mode {self.core.cfg.mode}, warmup {self.core.rl.warmup_episodes} episodes")
@@ -60,11 +61,8 @@ class ActorNode(Node):
     def on_vla_output(self, msg: VlaOutput) -> None:
         if self.core.expire_human(self.get_clock().now().nanoseconds, self.human_timeout_ns):
             self.get_logger().warning("no human chunk for human_timeout_s: the actor drives again")
-        try:
-            step = self.core.on_vla_output(convert.vla_output_from_msg(msg))
-        except ValueError as err:  # a foreign or malformed answer: drop it, keep the episode's stream intact
-            self.get_logger().error(f"dropped a VLA output: {err}", throttle_duration_sec=5.0)
-            return
+        # a foreign or malformed answer raises before the core changes: the boundary drops it, the stream stays intact
+        step = self.core.on_vla_output(convert.vla_output_from_msg(msg))
         for transition in step.transitions:
             self.pub_transition.publish(convert.transition_to_msg(transition))
         if step.chunk is not None:

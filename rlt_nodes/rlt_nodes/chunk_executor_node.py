@@ -20,7 +20,8 @@ from trajectory_msgs.msg import JointTrajectory
 from rlt.robot.executor import ChunkExecutor, ChunkRejected, ExecutorConfig, ExecutorOutput
 from rlt.robot.safety import SafetyConfig
 from rlt_nodes import convert, qos
-from rlt_nodes.params import declare_config
+from rlt_nodes.boundary import subscribe
+from rlt_nodes.params import declare, declare_config
 from rlt_nodes.runner import run_node
 
 
@@ -32,14 +33,14 @@ class ChunkExecutorNode(Node):
         cfg = declare_config(self, ExecutorConfig, "executor")
         self.core = ChunkExecutor(cfg, declare_config(self, SafetyConfig, "safety"))
         self.joints = cfg.joint_names
-        topic = self.declare_parameter("controller_topic", "joint_trajectory_controller/joint_trajectory").value
-        operator_topic = self.declare_parameter("operator_topic", "teleop/events").value
+        topic = declare(self, "controller_topic", "joint_trajectory_controller/joint_trajectory")
+        operator_topic = declare(self, "operator_topic", "teleop/events")
         self.pub_trajectory = self.create_publisher(JointTrajectory, topic, qos.CONTROL)
         self.pub_request = self.create_publisher(ChunkRequest, "chunk_request", qos.CONTROL)
         self.pub_events = self.create_publisher(EpisodeEvent, "episode/events", qos.EVENTS)
-        self.create_subscription(JointState, "joint_states", self.on_joints, qos.SENSOR)
-        self.create_subscription(ActionChunk, "action_chunk", self.on_chunk, qos.CONTROL)
-        self.create_subscription(EpisodeEvent, operator_topic, self.on_operator, qos.CONTROL)
+        subscribe(self, JointState, "joint_states", self.on_joints, qos.SENSOR)
+        subscribe(self, ActionChunk, "action_chunk", self.on_chunk, qos.CONTROL)
+        subscribe(self, EpisodeEvent, operator_topic, self.on_operator, qos.CONTROL)
         self.create_timer(1.0 / cfg.control_hz, self.tick)
         self.get_logger().info(
             f"{len(self.joints)} joints -> {self.resolve_topic_name(topic)} at {cfg.control_hz:g} Hz, "
@@ -60,7 +61,7 @@ class ChunkExecutorNode(Node):
     def on_chunk(self, msg: ActionChunk) -> None:
         try:
             self.core.submit_chunk(convert.chunk_from_msg(msg), self.now_ns())
-        except (ChunkRejected, ValueError) as exc:
+        except ChunkRejected as exc:  # stale, duplicate or unsafe: the protocol's refusals (malformed: the boundary)
             self.get_logger().warning(f"chunk refused: {exc}", throttle_duration_sec=1.0)
 
     def on_operator(self, msg: EpisodeEvent) -> None:

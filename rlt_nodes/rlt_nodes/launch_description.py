@@ -11,7 +11,7 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 from launch import LaunchDescription
-from rlt.launch import PACKAGE, load_session
+from rlt.launch import PACKAGE, RESPAWN_DELAY_S, load_session
 
 
 def describe(session_name: str) -> LaunchDescription:
@@ -32,6 +32,8 @@ def describe(session_name: str) -> LaunchDescription:
                 additional_env=env,
                 output="screen",
                 on_exit=Shutdown(reason=f"required node {node.name} exited") if node.required else None,
+                respawn=not node.required,  # as `rlt launch`: the session outlives the death of any other node
+                respawn_delay=RESPAWN_DELAY_S[0],
             )
         )
     return LaunchDescription(actions)

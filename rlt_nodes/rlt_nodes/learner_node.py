@@ -21,7 +21,8 @@ from rlt.rl.learner import Learner
 from rlt.rl.weights_file import save_weights
 from rlt.types import PolicyWeights as Weights
 from rlt_nodes import convert, qos
-from rlt_nodes.params import declare_config
+from rlt_nodes.boundary import subscribe
+from rlt_nodes.params import declare, declare_config
 from rlt_nodes.runner import run_node
 
 
@@ -31,8 +32,8 @@ class LearnerNode(Node):
     def __init__(self) -> None:
         super().__init__("learner")
         self.learner = Learner(declare_config(self, RLConfig, "rl"))
-        self.checkpoint_dir = self.declare_parameter("checkpoint_dir", "").value
-        self.checkpoint_every = self.declare_parameter("checkpoint_every_s", 60.0).value
+        self.checkpoint_dir = declare(self, "checkpoint_dir", "")
+        self.checkpoint_every = declare(self, "checkpoint_every_s", 60.0)
         if self.checkpoint_dir:
             try:
                 path = self.learner.load_checkpoint(self.checkpoint_dir)
@@ -44,7 +45,7 @@ class LearnerNode(Node):
         self.version = 0
         self.latest: Weights | None = None
         self.pub = self.create_publisher(PolicyWeights, "rl/actor_weights", qos.LATCHED)
-        self.create_subscription(Transition, "rl/transitions", self.on_transition, qos.REPLAY)
+        subscribe(self, Transition, "rl/transitions", self.on_transition, qos.REPLAY)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.learner.run, args=(self.stop, self.publish_weights), daemon=True)
         self.thread.start()

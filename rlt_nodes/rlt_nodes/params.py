@@ -3,6 +3,9 @@
 Defaults come from the dataclass (the single source); the node's parameter overrides (YAML, --ros-args -p) are
 read back and validated by the dataclass itself, so a bad value stops the node in its constructor with a message
 naming the field. Parameters may carry a prefix (e.g. ``sim.preset``) so one node can hold several configs.
+Parameters are declared with dynamic typing: an override of another type than the default's (``10`` for a float,
+as YAML and ``-p`` write it) is converted where that is safe (int -> float) and otherwise refused by that message,
+never by rclpy's type exception.
 """
 
 from __future__ import annotations
@@ -11,32 +14,35 @@ from typing import TypeVar
 
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
-from rclpy.parameter import Parameter
 
-from rlt.config import Config
+from rlt.config import Config, coerce, kind_of
 
 C = TypeVar("C", bound=Config)
-
-_ARRAY_TYPES = {
-    bool: Parameter.Type.BOOL_ARRAY,
-    int: Parameter.Type.INTEGER_ARRAY,
-    float: Parameter.Type.DOUBLE_ARRAY,
-    str: Parameter.Type.STRING_ARRAY,
-}
+T = TypeVar("T", bool, int, float, str, tuple)
 
 
 def declare_config(node: Node, cls: type[C], prefix: str = "") -> C:
     """Declare every field of `cls` (all have defaults) as a read-only parameter of `node`; build the config back."""
     defaults = cls()
     values = {}
-    for name, (scalar, is_tuple) in cls.field_kinds().items():
-        default = getattr(defaults, name)
+    for name in cls.field_kinds():
         param = f"{prefix}.{name}" if prefix else name
-        descriptor = ParameterDescriptor(description=f"{cls.__name__}.{name}", read_only=True)
-        if is_tuple and not default:
-            # an empty list carries no type for rclpy: declare the array type so overrides are accepted
-            value = node.declare_parameter(param, _ARRAY_TYPES[scalar], descriptor).value or []
-        else:
-            value = node.declare_parameter(param, list(default) if is_tuple else default, descriptor).value
-        values[name] = tuple(value) if is_tuple else value
-    return cls(**values)
+        values[name] = _declare(node, param, getattr(defaults, name), f"{cls.__name__}.{name}")
+    return cls(**values)  # converts and validates: a wrong type or value is a ConfigError naming the field
+
+
+def declare(node: Node, name: str, default: T) -> T:
+    """Declare one plain read-only parameter (not part of a config); its value as `default`'s type (lists: tuple)."""
+    return coerce(f"parameter {name}", kind_of(default), _declare(node, name, default, name))
+
+
+def _declare(node: Node, param: str, default: object, description: str) -> object:
+    descriptor = ParameterDescriptor(description=description, read_only=True, dynamic_typing=True)
+    empty = isinstance(default, tuple | list) and not default
+    # an empty list carries no type for rclpy: declare it unset, so an override of any array type is accepted
+    value = node.declare_parameter(param, None if empty else _ros(default), descriptor).value
+    return [] if value is None and empty else value
+
+
+def _ros(value: object) -> object:
+    return list(value) if isinstance(value, tuple) else value

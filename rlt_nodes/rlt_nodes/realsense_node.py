@@ -19,7 +19,7 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from rlt.robot.realsense import RealSenseCamera, RealSenseConfig, find_device
 from rlt_nodes import convert, qos
-from rlt_nodes.params import declare_config
+from rlt_nodes.params import declare, declare_config
 from rlt_nodes.runner import finish, run_node
 
 
@@ -30,7 +30,7 @@ class RealSenseNode(Node):
         """`device`: an rs.device to stream instead of the one `camera.serial` names (tests: a software device)."""
         super().__init__("realsense", **node_kwargs)
         self.cfg = declare_config(self, RealSenseConfig, "camera")
-        frame = self.declare_parameter("frame_prefix", self.cfg.name).value  # TF frames <prefix>_<stream>_optical_frame
+        frame = declare(self, "frame_prefix", self.cfg.name)  # TF frames <prefix>_<stream>_optical_frame
         self.frame_ids = {s: f"{frame}_{s}_optical_frame" for s in ("color", "depth")}
         try:
             self.camera = RealSenseCamera(device if device is not None else find_device(self.cfg.serial), self.cfg)

@@ -13,7 +13,8 @@ from sensor_msgs.msg import Image
 from rlt.sim.config import SimConfig
 from rlt.sim.render import StateRenderer
 from rlt_nodes import convert, qos
-from rlt_nodes.params import declare_config
+from rlt_nodes.boundary import subscribe
+from rlt_nodes.params import declare, declare_config
 from rlt_nodes.runner import run_node
 
 
@@ -23,10 +24,10 @@ class SimCameraNode(Node):
     def __init__(self) -> None:
         super().__init__("sim_camera")
         cfg = declare_config(self, SimConfig, "sim")
-        image_qos = qos.LOCKSTEP if self.declare_parameter("lockstep", True).value else qos.SENSOR
+        image_qos = qos.LOCKSTEP if declare(self, "lockstep", True) else qos.SENSOR
         self.renderer = StateRenderer(cfg)
         self.pubs = {c: self.create_publisher(Image, f"camera/{c}/image_raw", image_qos) for c in cfg.cameras}
-        self.create_subscription(SimState, "sim/state", self.on_state, qos.LOCKSTEP)
+        subscribe(self, SimState, "sim/state", self.on_state, qos.LOCKSTEP)
         self.get_logger().info(f"rendering {', '.join(cfg.cameras)} at {cfg.image_size} px")
 
     def on_state(self, msg: SimState) -> None:

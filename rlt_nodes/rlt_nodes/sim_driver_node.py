@@ -22,7 +22,8 @@ from rlt.sim.episode_log import EpisodeLog
 from rlt.sim.scene import JOINT_NAMES
 from rlt.types import Event
 from rlt_nodes import convert, qos
-from rlt_nodes.params import declare_config
+from rlt_nodes.boundary import subscribe
+from rlt_nodes.params import declare, declare_config
 from rlt_nodes.runner import finish, run_node
 
 
@@ -33,12 +34,12 @@ class SimDriverNode(Node):
         super().__init__("sim_driver")
         sim_cfg = declare_config(self, SimConfig, "sim")
         self.cfg = declare_config(self, DriverConfig, "driver")
-        self.request_timeout = self.declare_parameter("request_timeout_s", 10.0).value
+        self.request_timeout = declare(self, "request_timeout_s", 10.0)
         # nodes that must follow sim/state before the first episode (the camera; + the scripted human): in lockstep
         # the episodes run as fast as the actor answers, so a node matched late misses them
-        self.state_subscribers = self.declare_parameter("state_subscribers", 1 if sim_cfg.cameras else 0).value
-        instruction = self.declare_parameter("instruction", TASK_INSTRUCTION).value
-        log_path = self.declare_parameter("episode_log", "").value  # JSON lines, one per finished episode
+        self.state_subscribers = declare(self, "state_subscribers", 1 if sim_cfg.cameras else 0)
+        instruction = declare(self, "instruction", TASK_INSTRUCTION)
+        log_path = declare(self, "episode_log", "")  # JSON lines, one per finished episode
         self.episode_log = EpisodeLog(log_path) if log_path else None
         self.driver = SimDriver(PegInsertEnv(sim_cfg.replace(cameras=())), self.cfg, instruction)
         self.exit_code = 0
@@ -47,8 +48,8 @@ class SimDriverNode(Node):
         self.pub_request = self.create_publisher(ChunkRequest, "chunk_request", qos.CONTROL)
         self.pub_events = self.create_publisher(EpisodeEvent, "episode/events", qos.EVENTS)
         self.pub_clock = self.create_publisher(Clock, "/clock", qos.STATE)
-        self.create_subscription(ActionChunk, "action_chunk", self.on_chunk, qos.CONTROL)
-        self.create_subscription(EpisodeEvent, "teleop/events", self.on_operator, qos.CONTROL)
+        subscribe(self, ActionChunk, "action_chunk", self.on_chunk, qos.CONTROL)
+        subscribe(self, EpisodeEvent, "teleop/events", self.on_operator, qos.CONTROL)
         period = 1e-3 if self.cfg.realtime_factor == 0 else 1.0 / (sim_cfg.control_hz * self.cfg.realtime_factor)
         self.timer = self.create_timer(period, self.tick)
         self.requested_at = 0.0
@@ -67,10 +68,8 @@ class SimDriverNode(Node):
     def on_chunk(self, msg: ActionChunk) -> None:
         try:
             self.driver.submit_chunk(convert.chunk_from_msg(msg))
-        except ChunkRejected as exc:
+        except ChunkRejected as exc:  # part of the protocol (a stale or re-sent answer); malformed ones: the boundary
             self.get_logger().debug(str(exc))
-        except ValueError as exc:
-            self.get_logger().error(f"dropping malformed chunk: {exc}")
 
     def on_operator(self, msg: EpisodeEvent) -> None:
         event = convert.event_from_msg(msg)

@@ -16,7 +16,8 @@ from rlt.sim.human import ScriptedHuman, ScriptedHumanConfig
 from rlt.teleop import load_mapping
 from rlt.types import Joy as JoyState
 from rlt_nodes import convert, qos
-from rlt_nodes.params import declare_config
+from rlt_nodes.boundary import subscribe
+from rlt_nodes.params import declare, declare_config
 from rlt_nodes.runner import run_node
 
 
@@ -27,11 +28,11 @@ class SimHumanNode(Node):
         super().__init__("sim_human")
         sim = declare_config(self, SimConfig, "sim")
         cfg = declare_config(self, ScriptedHumanConfig, "human")
-        mapping = load_mapping(self.declare_parameter("mapping", "xbox").value)  # the teleop node's mapping
+        mapping = load_mapping(declare(self, "mapping", "xbox"))  # the teleop node's mapping
         self.human = ScriptedHuman(sim, cfg, mapping)
         self.pub = self.create_publisher(Joy, "joy", qos.JOY)
-        self.create_subscription(EpisodeEvent, "episode/events", self.on_event, qos.EVENTS)
-        self.create_subscription(SimState, "sim/state", self.on_state, qos.LOCKSTEP)
+        subscribe(self, EpisodeEvent, "episode/events", self.on_event, qos.EVENTS)
+        subscribe(self, SimState, "sim/state", self.on_state, qos.LOCKSTEP)
         when = (f"{cfg.start_step} steps after the hand-off" if cfg.trigger == "schedule" else
                 f"once the peg stalls ({cfg.stall_steps} steps less than {cfg.stall_distance * 1e3:.1f} mm lower)")
         self.get_logger().info(

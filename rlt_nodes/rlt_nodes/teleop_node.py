@@ -15,7 +15,8 @@ from sensor_msgs.msg import Joy
 
 from rlt.teleop import Teleop, TeleopConfig, load_mapping
 from rlt_nodes import convert, qos
-from rlt_nodes.params import declare_config
+from rlt_nodes.boundary import subscribe
+from rlt_nodes.params import declare, declare_config
 from rlt_nodes.runner import run_node
 
 
@@ -25,14 +26,14 @@ class TeleopNode(Node):
     def __init__(self) -> None:
         super().__init__("teleop")
         cfg = declare_config(self, TeleopConfig, "teleop")
-        mapping = load_mapping(self.declare_parameter("mapping", "xbox").value)  # device name or YAML path
+        mapping = load_mapping(declare(self, "mapping", "xbox"))  # device name or YAML path
         self.teleop = Teleop(mapping, cfg)
         self.period_ns = int(1e9 / cfg.rate_hz)
         self.sent_ns = 0
         self.pub_chunk = self.create_publisher(ActionChunk, "human/action_chunk", qos.CONTROL)
         # volatile: a node that joins late (or restarts) never acts on an old button press
         self.pub_events = self.create_publisher(EpisodeEvent, "teleop/events", qos.CONTROL)
-        self.create_subscription(Joy, "joy", self.on_joy, qos.JOY)
+        subscribe(self, Joy, "joy", self.on_joy, qos.JOY)
         self.create_timer(1.0 / cfg.rate_hz, self.repeat)
         self.get_logger().info(
             f"mapping {mapping.device}: hold button {mapping.deadman_button} to drive, axes {mapping.axes} -> "

@@ -18,7 +18,8 @@ from rlt.serving import VlaServer, VlaServerConfig
 from rlt.sim.scene import JOINT_NAMES
 from rlt.sync import ObservationSync
 from rlt_nodes import convert, qos
-from rlt_nodes.params import declare_config
+from rlt_nodes.boundary import subscribe
+from rlt_nodes.params import declare, declare_config
 from rlt_nodes.runner import run_node
 
 
@@ -29,29 +30,29 @@ class VlaNode(Node):
         super().__init__("vla")
         cfg = declare_config(self, VlaServerConfig)
         self.server = VlaServer(cfg)
-        lockstep = self.declare_parameter("lockstep", True).value  # sim; false on a robot (sensor QoS)
-        self.joint_names = tuple(self.declare_parameter("joint_names", list(JOINT_NAMES)).value)  # proprio joints
-        tolerance_s = self.declare_parameter("sync_tolerance_s", 0.0).value  # 0: exact stamps (sim)
+        lockstep = declare(self, "lockstep", True)  # sim; false on a robot (sensor QoS)
+        self.joint_names = tuple(declare(self, "joint_names", tuple(JOINT_NAMES)))  # proprio joints
+        tolerance_s = declare(self, "sync_tolerance_s", 0.0)  # 0: exact stamps (sim)
         self.sync = ObservationSync(cfg.cameras, tolerance_ns=int(tolerance_s * 1e9))
         self.pub = self.create_publisher(VlaOutput, "vla/output", qos.VLA_OUTPUT)
         self.answered: collections.OrderedDict[int, VlaOutput] = collections.OrderedDict()  # stamp -> last outputs
         for camera in cfg.cameras:
-            self.create_subscription(
+            subscribe(
+                self,
                 Image,
                 f"camera/{camera}/image_raw",
                 lambda m, c=camera: self.on_image(c, m),
                 qos.LOCKSTEP if lockstep else qos.SENSOR,
             )
-        self.create_subscription(JointState, "joint_states", self.on_joints, qos.LOCKSTEP if lockstep else qos.STATE)
-        self.create_subscription(ChunkRequest, "chunk_request", self.on_request, qos.CONTROL)
+        subscribe(self, JointState, "joint_states", self.on_joints, qos.LOCKSTEP if lockstep else qos.STATE)
+        subscribe(self, ChunkRequest, "chunk_request", self.on_request, qos.CONTROL)
         self.expected = (cfg.image_size, cfg.image_size, 3)
         self.get_logger().info(f"serving {self.server.model.model_id} on {self.server.provider}")
 
     def on_image(self, camera: str, msg: Image) -> None:
         image = convert.image_from_msg(msg, expect_encoding="rgb8")
         if image.shape != self.expected:
-            self.get_logger().error(f"camera {camera}: image {image.shape}, expected {self.expected}; dropped")
-            return
+            raise ValueError(f"camera {camera}: image {image.shape}, expected {self.expected} (vla.image_size)")
         self.sync.add_image(camera, convert.stamp_to_ns(msg.header.stamp), image)
         self.serve()
 

@@ -70,6 +70,7 @@ def test_launch_file_and_runner_agree(name, monkeypatch, tmp_path):
         params = [launch.cmd[i + 1] for i, arg in enumerate(launch.cmd) if arg == "-p"]
         assert params == [f"{launch.node.name}:{k}:={param_text(v)}" for k, v in launch.node.params]
         assert (node_kwargs["on_exit"] is not None) == launch.node.required
+        assert node_kwargs["respawn"] == (not launch.node.required)
         remaps = [launch.cmd[i + 1] for i, arg in enumerate(launch.cmd) if arg == "-r"][1:]  # after __node:=
         assert [f"{a}:={b}" for a, b in node_kwargs["remappings"]] == remaps
 
@@ -115,3 +116,42 @@ def test_supervisor_stops_all_when_a_required_node_exits():
 def test_supervisor_clean_exit_is_zero():
     done = Launch(NodeSpec("ok", "ok"), (sys.executable, "-c", "pass"), {})
     assert Supervisor([done]).run(timeout_s=30) == 0
+
+
+def test_only_the_node_that_commands_the_arm_is_required():
+    arm = {"sim_driver", "chunk_executor", "bag_player"}  # the player is the replay session's clock and data
+    for name in SESSIONS:
+        for node in load_session(name).nodes:
+            assert node.required == (node.executable in arm), (name, node.name)
+
+
+def test_supervisor_respawns_a_dead_node_with_backoff_and_keeps_its_log(tmp_path):
+    runs = tmp_path / "runs"
+    # dies twice (exit 1, then SIGKILL), then lives until stopped
+    flaky = Launch(NodeSpec("flaky", "flaky", required=False), (sys.executable, "-c", f"""
+import os, pathlib, signal, time
+runs = pathlib.Path({str(runs)!r})
+n = int(runs.read_text()) if runs.exists() else 0
+runs.write_text(str(n + 1))
+print("run", n, flush=True)
+if n == 0:
+    raise SystemExit(1)
+if n == 1:
+    os.kill(os.getpid(), signal.SIGKILL)
+time.sleep(60)
+"""), {})
+    driver = Launch(NodeSpec("driver", "driver"), (sys.executable, "-c", f"""
+import pathlib, time
+deadline, runs = time.monotonic() + 30, pathlib.Path({str(runs)!r})
+while time.monotonic() < deadline and not (runs.exists() and runs.read_text() == "3"):
+    time.sleep(0.05)
+time.sleep(0.5)
+"""), {})
+    lines: list[str] = []
+    supervisor = Supervisor([flaky, driver], log_dir=tmp_path / "logs", grace_s=5, log=lines.append)
+    assert supervisor.run(timeout_s=60) == 0, supervisor.stop_reason
+    assert supervisor.stop_reason == "driver exited with 0"
+    assert supervisor.deaths == [("flaky", 1), ("flaky", -9)] and supervisor.restarts["flaky"] == 2
+    assert lines == ["flaky exited with 1: respawning in 0.5 s (restart 1)",
+                     "flaky exited with -9: respawning in 1 s (restart 2)"]
+    assert (tmp_path / "logs" / "flaky.log").read_text().startswith("run 0\nrun 1\nrun 2\n")  # one file, appended
