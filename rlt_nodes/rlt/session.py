@@ -119,6 +119,7 @@ class SimSession:
         self.out = Path(cfg.out_dir).resolve()
         self.art = Path(cfg.artifacts_dir).resolve() / ("with_approach" if cfg.train_mode == "full" else "")
         self.timings: dict[str, float] = {}
+        self.node_restarts: dict[str, dict[str, int]] = {}  # phase -> node -> respawns (a node died mid-phase)
 
     # ------------------------------------------------------------------ artifacts
     def _model_configs(self) -> tuple[Any, Any, Any]:
@@ -213,11 +214,11 @@ class SimSession:
         return onnx
 
     # ------------------------------------------------------------------ launched phases
-    def _run(self, phase: str, session: str, overrides: Mapping[str, Mapping[str, Any]]) -> Path:
-        """Launch `session` with overrides; the driver ends it; returns the phase's episode log."""
+    def _run(self, phase: str, session: str, onnx: Path, overrides: Mapping[str, Mapping[str, Any]]) -> Path:
+        """Launch `session` on the model `onnx` with overrides; the driver ends it; returns the phase's episode log."""
         log = self.out / f"{phase}_episodes.jsonl"
         log.unlink(missing_ok=True)
-        shared = {"sim.preset": self.cfg.preset}
+        shared = {"sim.preset": self.cfg.preset, "model_path": str(onnx)}  # the VLA serves it, RL nodes size on it
         merged = {"/**": shared, **{k: dict(v) for k, v in overrides.items()}}
         merged.setdefault("sim_driver", {})["episode_log"] = str(log)
         params = _params(merged, self.out / f"{phase}_params.yaml", session)
@@ -226,6 +227,8 @@ class SimSession:
         supervisor = Supervisor(plan(load_session(session), params), self.out / "logs" / phase)
         code = supervisor.run()
         self.timings[f"{phase}_s"] = time.monotonic() - t0
+        if supervisor.deaths:
+            self.node_restarts[phase] = {n: c for n, c in supervisor.restarts.items() if c}
         if code != 0:
             raise RuntimeError(
                 f"{phase} failed: {supervisor.stop_reason}, exit codes {supervisor.returncodes}; "
@@ -233,12 +236,9 @@ class SimSession:
             )
         return log
 
-    def _rl_params(self, onnx: Path) -> dict[str, Any]:
-        """RL parameters actor and learner must share: sizes from the model's contract (+ tiny sizes)."""
-        from rlt.models.onnx_vla import OnnxVla
-
-        params: dict[str, Any] = {"rl.token_dim": OnnxVla(onnx, providers="cpu").token_dim,
-                                  **ABLATIONS[self.cfg.ablation]}
+    def _rl_params(self) -> dict[str, Any]:
+        """RL parameters actor and learner must share (their sizes come from the model, `model_path`)."""
+        params: dict[str, Any] = dict(ABLATIONS[self.cfg.ablation])
         if self.cfg.tiny:
             params.update(
                 {
@@ -252,7 +252,7 @@ class SimSession:
         return params
 
     def train(self, onnx: Path) -> Path:
-        learner_dir, rl = self.out / "learner", self._rl_params(onnx)
+        learner_dir, rl = self.out / "learner", self._rl_params()
         overrides = {
             "sim_driver": {
                 "driver.mode": self.cfg.train_mode,
@@ -260,7 +260,6 @@ class SimSession:
                 "driver.critical_budget_s": 60.0 * self.cfg.rl_minutes,
                 "driver.episodes": self.cfg.train_max_episodes,
             },
-            "vla": {"model_path": str(onnx)},
             "actor": {
                 "actor.mode": "train",
                 "actor.learner_slack_updates": self.cfg.learner_slack_updates,
@@ -268,10 +267,10 @@ class SimSession:
             },
             "learner": {"checkpoint_dir": str(learner_dir), **rl},
         }
-        return self._run("train", OPERATORS[self.cfg.operator], overrides)
+        return self._run("train", OPERATORS[self.cfg.operator], onnx, overrides)
 
     def evaluate(self, onnx: Path, policy: str) -> Path:
-        actor: dict[str, Any] = {"actor.mode": "base" if policy == "base" else "eval", **self._rl_params(onnx)}
+        actor: dict[str, Any] = {"actor.mode": "base" if policy == "base" else "eval", **self._rl_params()}
         if policy == "rlt":
             actor["weights_file"] = str(self.out / "learner" / "actor_weights.npz")
         overrides = {
@@ -280,10 +279,9 @@ class SimSession:
                 "driver.seed": self.cfg.eval_seed,
                 "driver.episodes": self.cfg.eval_episodes,
             },
-            "vla": {"model_path": str(onnx)},
             "actor": actor,
         }
-        return self._run(f"eval_{policy}", "sim_eval", overrides)
+        return self._run(f"eval_{policy}", "sim_eval", onnx, overrides)
 
     def teleop_episodes(self) -> list[dict[str, Any]]:
         """The scripted teleoperator (demo settings) on the evaluation seeds, as episode-log records."""
@@ -331,6 +329,7 @@ class SimSession:
         extra = {
             "wall_time_s": round(time.monotonic() - t0, 1),
             **{k: round(v, 1) for k, v in self.timings.items()},
+            "node_restarts": self.node_restarts,
             "config": self.cfg.to_dict(),
         }
         learner_stats = self.out / "learner" / "stats.json"

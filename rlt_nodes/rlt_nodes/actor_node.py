@@ -13,12 +13,11 @@ from rclpy.node import Node
 from rlt_msgs.msg import ActionChunk, EpisodeEvent, PolicyWeights, Transition, VlaOutput
 
 from rlt.rl.actor_core import ActorConfig, ActorCore
-from rlt.rl.config import RLConfig
 from rlt.rl.weights_file import load_weights
 from rlt.types import Event
 from rlt_nodes import convert, qos
 from rlt_nodes.boundary import subscribe
-from rlt_nodes.params import declare, declare_config
+from rlt_nodes.params import declare, declare_config, declare_rl_config
 from rlt_nodes.runner import run_node
 
 
@@ -27,7 +26,7 @@ class ActorNode(Node):
 
     def __init__(self) -> None:
         super().__init__("actor")
-        self.core = ActorCore(declare_config(self, RLConfig, "rl"), declare_config(self, ActorConfig, "actor"))
+        self.core = ActorCore(declare_rl_config(self), declare_config(self, ActorConfig, "actor"))
         self.human_timeout_ns = int(declare(self, "human_timeout_s", 0.5) * 1e9)
         self.pub_chunk = self.create_publisher(ActionChunk, "action_chunk", qos.CONTROL)
         self.pub_transition = self.create_publisher(Transition, "rl/transitions", qos.REPLAY)
@@ -46,7 +45,10 @@ class ActorNode(Node):
 
     def on_weights(self, msg: PolicyWeights) -> None:
         weights = convert.weights_from_msg(msg)
-        self.core.load_weights(weights)
+        if not self.core.load_weights(weights):
+            self.get_logger().warning(f"ignored actor weights v{weights.version}: not newer than v"
+                                      f"{self.core.policy.version} in use", throttle_duration_sec=10.0)
+            return
         self.release()
         self.get_logger().debug(f"actor weights version {weights.version} parked for the next chunk")
 

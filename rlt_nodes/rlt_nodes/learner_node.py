@@ -16,13 +16,12 @@ from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rlt_msgs.msg import PolicyWeights, Transition
 
-from rlt.rl.config import RLConfig
 from rlt.rl.learner import Learner
 from rlt.rl.weights_file import save_weights
 from rlt.types import PolicyWeights as Weights
 from rlt_nodes import convert, qos
 from rlt_nodes.boundary import subscribe
-from rlt_nodes.params import declare, declare_config
+from rlt_nodes.params import declare, declare_rl_config
 from rlt_nodes.runner import run_node
 
 
@@ -31,7 +30,7 @@ class LearnerNode(Node):
 
     def __init__(self) -> None:
         super().__init__("learner")
-        self.learner = Learner(declare_config(self, RLConfig, "rl"))
+        self.learner = Learner(declare_rl_config(self))
         self.checkpoint_dir = declare(self, "checkpoint_dir", "")
         self.checkpoint_every = declare(self, "checkpoint_every_s", 60.0)
         if self.checkpoint_dir:

@@ -16,6 +16,7 @@ from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 
 from rlt.config import Config, coerce, kind_of
+from rlt.rl.config import RLConfig
 
 C = TypeVar("C", bound=Config)
 T = TypeVar("T", bool, int, float, str, tuple)
@@ -46,3 +47,16 @@ def _declare(node: Node, param: str, default: object, description: str) -> objec
 
 def _ros(value: object) -> object:
     return list(value) if isinstance(value, tuple) else value
+
+
+def declare_rl_config(node: Node) -> RLConfig:
+    """The `rl.*` config of the actor and the learner, with the state sizes of the VLA at parameter `model_path`
+    (read from its metadata: the model defines them). An empty `model_path` keeps rl.token_dim / rl.proprio_dim."""
+    rl = declare_config(node, RLConfig, "rl")
+    model_path = declare(node, "model_path", "")
+    if not model_path:
+        return rl
+    from rlt.models.onnx_vla import read_spec  # onnx is loaded by the nodes that size themselves on a model only
+
+    spec = read_spec(model_path)
+    return rl.for_model(spec.token_dim, spec.proprio_dim, spec.chunk_len, spec.action_dim, source=model_path)

@@ -33,6 +33,9 @@ class VlaNode(Node):
         lockstep = declare(self, "lockstep", True)  # sim; false on a robot (sensor QoS)
         self.joint_names = tuple(declare(self, "joint_names", tuple(JOINT_NAMES)))  # proprio joints
         tolerance_s = declare(self, "sync_tolerance_s", 0.0)  # 0: exact stamps (sim)
+        if self.server.model.proprio_dim != 2 * len(self.joint_names):
+            raise ValueError(f"{cfg.model_path} takes proprio of {self.server.model.proprio_dim} values, but "
+                             f"joint_names has {len(self.joint_names)} joints (positions then velocities: 2 x joints)")
         self.sync = ObservationSync(cfg.cameras, tolerance_ns=int(tolerance_s * 1e9))
         self.pub = self.create_publisher(VlaOutput, "vla/output", qos.VLA_OUTPUT)
         self.answered: collections.OrderedDict[int, VlaOutput] = collections.OrderedDict()  # stamp -> last outputs

@@ -20,7 +20,9 @@ def params(node: str) -> dict:
 
 
 def test_robot_params_build_every_config_and_agree():
-    rl = RLConfig.from_dict(params("/**")["rl"])
+    shared = params("/**")
+    rl = RLConfig.from_dict(shared["rl"])
+    assert {"token_dim", "proprio_dim"}.isdisjoint(shared["rl"]) and shared["model_path"]  # the model defines them
     cameras = [RealSenseConfig.from_dict(params(n)["camera"]) for n in ("camera_front", "camera_wrist")]
     vla = params("vla")
     server = VlaServerConfig.from_dict({k: v for k, v in vla.items() if k in VlaServerConfig.field_kinds()})
@@ -30,7 +32,7 @@ def test_robot_params_build_every_config_and_agree():
     ActorConfig.from_dict(params("actor")["actor"])
     assert server.cameras == tuple(c.name for c in cameras)
     assert all(c.vla_size == server.image_size for c in cameras)
-    assert rl.proprio_dim == 2 * len(vla["joint_names"]) and rl.chunk_len == executor.chunk_len
+    assert rl.chunk_len == executor.chunk_len
     assert rl.action_scale == safety.max_ee_step and rl.action_dim == len(executor.action_axes)
     assert vla["lockstep"] is False and vla["sync_tolerance_s"] > 0
     teleop = TeleopConfig.from_dict(params("teleop")["teleop"])

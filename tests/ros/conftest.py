@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -123,3 +124,118 @@ def tiny_rl_params() -> dict[str, object]:
         "rl.buffer_capacity": 200,
         "rl.num_threads": 1,
     }
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real exported VLA + RL token (untrained, 16 px, H = 6, the sim's cameras and proprio) for launched sessions:
+    the nodes load it through the same ONNX path as artifacts/vla.onnx."""
+    import numpy as np
+    import torch
+
+    from rlt.models.checkpoint import save_checkpoint
+    from rlt.models.export import export_onnx
+    from rlt.models.rl_token import CHECKPOINT_KIND, RlToken
+    from rlt.models.testing import tiny_token_config, tiny_vla_config
+    from rlt.models.vla import Vla, save_vla
+
+    torch.manual_seed(0)
+    root = tmp_path_factory.mktemp("tiny_model")
+    cfg = tiny_vla_config()
+    vla = Vla(cfg)
+    vla.set_proprio_stats(np.zeros(cfg.proprio_dim), np.full(cfg.proprio_dim, 0.05))
+    save_vla(root / "vla.pt", vla)
+    token = RlToken(tiny_token_config(), cfg.d_model, cfg.prefix_len)
+    save_checkpoint(root / "token.pt", {"kind": CHECKPOINT_KIND, "config": token.cfg.to_dict(),
+                                        "model": token.state_dict(), "d_model": cfg.d_model,
+                                        "prefix_len": cfg.prefix_len, "vla_checkpoint": "", "demos": ""})
+    return export_onnx(root / "vla.pt", root / "token.pt", root / "vla.onnx").path
+
+
+TINY_RL = {"hidden": [32, 32], "learning_starts": 4, "batch_size": 4, "weights_every": 5, "warmup_episodes": 0,
+           "num_threads": 1}
+
+
+class LaunchedSession:
+    """`rlt launch <session>` as a user runs it, on the harness's domain, with launch/config/sim.yaml made tiny:
+    the tiny model (16 px), tiny RL nets, episodes that start at the hand-off. `params` are merged over that,
+    {node: {"a.b": value}}."""
+
+    def __init__(self, harness: RosHarness, tmp: Path, model: Path, session: str = "sim",
+                 params: dict[str, dict[str, object]] | None = None) -> None:
+        import subprocess
+        import sys
+
+        import yaml
+
+        from rlt.launch import LAUNCH_DIR
+
+        base = yaml.safe_load((LAUNCH_DIR / "config" / "sim.yaml").read_text())
+        shared = base["/**"]["ros__parameters"]
+        shared["model_path"] = str(model)
+        shared["sim"]["image_size"] = 16
+        shared["rl"].update(TINY_RL)
+        base["sim_driver"]["ros__parameters"]["driver"]["mode"] = "critical"
+        for node, values in (params or {}).items():
+            for dotted, value in values.items():
+                *path, leaf = dotted.split(".")
+                target = base.setdefault(node, {}).setdefault("ros__parameters", {})
+                for part in path:
+                    target = target.setdefault(part, {})
+                target[leaf] = value
+        self.params_file = tmp / f"{session}_params.yaml"
+        self.params_file.write_text(yaml.safe_dump(base, sort_keys=False))
+        self.log_dir = tmp / "logs"
+        self.out = open(tmp / "launch.log", "w+")  # noqa: SIM115
+        cmd = [sys.executable, "-m", "rlt.cli", "launch", session, "--params-file", str(self.params_file),
+               "--log-dir", str(self.log_dir)]
+        self.proc = subprocess.Popen(cmd, env=harness.env(), stdout=self.out, stderr=subprocess.STDOUT)
+
+    def log(self, node: str) -> str:
+        path = self.log_dir / f"{node}.log"
+        return path.read_text(errors="replace") if path.is_file() else ""
+
+    def output(self) -> str:
+        self.out.flush()
+        return Path(self.out.name).read_text(errors="replace")
+
+    def pid(self, node: str) -> int | None:
+        """The running process of `node` (a child of the launcher), or None."""
+        for child in Path(f"/proc/{self.proc.pid}/task").glob("*/children"):
+            for pid in child.read_text().split():
+                try:
+                    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                except FileNotFoundError:
+                    continue
+                if f"__node:={node}".encode() in cmdline:
+                    return int(pid)
+        return None
+
+    def everything(self) -> str:
+        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}"
+                         for p in sorted(self.log_dir.glob("*.log"))) + f"\n--- launch\n{self.output()}"
+
+    def stop(self) -> int:
+        import signal
+        import subprocess
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        return self.proc.wait()
+
+
+@pytest.fixture
+def launch_session(ros: RosHarness, tmp_path: Path, tiny_model: Path) -> Iterator[Callable[..., LaunchedSession]]:
+    sessions: list[LaunchedSession] = []
+
+    def start(session: str = "sim", params: dict[str, dict[str, object]] | None = None) -> LaunchedSession:
+        sessions.append(LaunchedSession(ros, tmp_path, tiny_model, session, params))
+        return sessions[-1]
+
+    yield start
+    for s in sessions:
+        s.stop()

@@ -117,4 +117,4 @@ def test_executor_respects_limits_and_holds_when_chunks_stop(ros, spawn):
     assert (steps[:, :3] <= 0.004 + 1e-9).all() and (steps[:, 3] <= 0.025 + 1e-9).all()  # ee step, yaw velocity
     assert (np.abs(firsts[:, 0]) <= 0.02 + 1e-9).all() and firsts[:, 0].max() == pytest.approx(0.02)
     assert np.allclose(held[1][0], firsts[-2]), "the hold is at the last commanded target"
-    assert "chunk refused" in executor.output()
+    assert "dropped a message on /action_chunk (1 dropped): ValueError: ActionChunk.data" in executor.output()

@@ -14,7 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="NODE:PARAM=VALUE",
-        help="override one parameter of one node, e.g. actor:sigma=0.05 (repeatable)",
+        help="override one parameter of one node, e.g. actor:rl.sigma=0.05 (repeatable)",
     )
     parser.add_argument("--namespace", default="", help="ROS namespace for every node (one robot per namespace)")
     parser.add_argument("--log-dir", type=Path, help="write each node's output to LOG_DIR/<node>.log")

@@ -35,6 +35,18 @@ CUDA = "CUDAExecutionProvider"
 _PROVIDER_ALIASES = {"cpu": [CPU], "cuda": [CUDA, CPU]}
 
 
+def read_spec(path: str | Path) -> VlaSpec:
+    """The `VlaSpec` of a contract-following ONNX file from its metadata alone (no inference session): what the
+    nodes that only need the model's sizes (actor, learner) read."""
+    import onnx  # deferred: the metadata reader only
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"VLA model {path} does not exist; export one with `rlt export`")
+    model = onnx.load(str(path), load_external_data=False)
+    return VlaSpec.from_metadata({p.key: p.value for p in model.metadata_props}, source=str(path))
+
+
 def resolve_providers(providers: str | Sequence[str], available: Sequence[str]) -> list[str]:
     """ONNX Runtime providers for "auto" (CUDA if available, else CPU), "cpu", "cuda", or an explicit list."""
     if isinstance(providers, str):

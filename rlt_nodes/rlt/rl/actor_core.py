@@ -68,9 +68,12 @@ class ActorCore:
         self.sent = 0  # transitions handed out for the learner
         self.learner_step = 0  # learner updates at its latest snapshot
 
-    def load_weights(self, weights: PolicyWeights) -> None:
-        self.policy.load_weights(weights.version, weights.tensors, weights.architecture)
+    def load_weights(self, weights: PolicyWeights) -> bool:
+        """Park a snapshot for the next chunk; False (ignored) if not newer than the weights held (see ChunkPolicy)."""
+        if not self.policy.load_weights(weights.version, weights.tensors, weights.architecture):
+            return False
         self.learner_step = max(self.learner_step, weights.learner_step)
+        return True
 
     @property
     def learner_behind(self) -> bool:

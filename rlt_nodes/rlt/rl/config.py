@@ -119,3 +119,18 @@ class RLConfig(Config):
     def state_dim(self) -> int:
         """Size of x = (z_rl, proprio)."""
         return self.token_dim + self.proprio_dim
+
+    def for_model(self, token_dim: int, proprio_dim: int, chunk_len: int, action_dim: int, source: str) -> RLConfig:
+        """This config with the state sizes of the VLA at `source` (its rl_token Z and proprio P), which the model
+        defines and no params file restates. A size set here that differs from the class default and from the
+        model is a ConfigError (two sources disagree), as are C > H and another action dimension."""
+        default = type(self)()
+        for name, value in (("token_dim", token_dim), ("proprio_dim", proprio_dim)):
+            mine = getattr(self, name)
+            if mine != getattr(default, name) and mine != value:
+                self.fail(name, f"set here, but {source} emits {value}: remove rl.{name}, the model defines it")
+        if self.chunk_len > chunk_len:
+            self.fail("chunk_len", f"is longer than the {chunk_len}-row reference chunks of {source}")
+        if self.action_dim != action_dim:
+            self.fail("action_dim", f"but {source} emits {action_dim} action dimensions")
+        return self.replace(token_dim=token_dim, proprio_dim=proprio_dim)

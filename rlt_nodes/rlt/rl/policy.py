@@ -50,11 +50,17 @@ class ChunkPolicy:
     def has_weights(self) -> bool:
         return self.version >= 0 or self._pending is not None
 
-    def load_weights(self, version: int, arrays: Mapping[str, np.ndarray], architecture: str = "") -> None:
+    def load_weights(self, version: int, arrays: Mapping[str, np.ndarray], architecture: str = "") -> bool:
         """Validate a snapshot now (ValueError naming a wrong name, shape or size) and use it from the next `act`.
 
         architecture: PolicyWeights.architecture JSON; when given it must equal this actor's.
+        Returns False, and keeps what it has, for a version not newer than the one in use or parked: a re-delivered
+        or out-of-order snapshot is never run as newer (the learner numbers versions on across its restarts).
         """
+        with self._lock:
+            newest = max(self.version, self._pending[0] if self._pending is not None else -1)
+        if int(version) <= newest:
+            return False
         if architecture:
             theirs, mine = json.loads(architecture), self.actor.architecture()
             diff = {k: (theirs.get(k), v) for k, v in mine.items() if theirs.get(k) != v}
@@ -63,6 +69,7 @@ class ChunkPolicy:
         self.actor.check_arrays(arrays)
         with self._lock:
             self._pending = (int(version), {k: np.array(v, np.float32) for k, v in arrays.items()})
+        return True
 
     def act(
         self,

@@ -6,8 +6,10 @@ in normalized units (`rlt.rl.units`), laid out so that the networks' inputs are 
     [a (C·D) | x (S) | ã (C·D) | x' (S) | ã' (C·D) | r (C) | done | intervened]      S = Z + P
 
 so the critic input [a, x], the actor input [x, ã] and the target actor input [x', ã'] need no copy.
-Writers (`add`, from a ROS callback thread) and the reader (`sample`, the learner thread) share one lock.
-`save` writes one .npz (rows + a JSON header) to a temporary file and renames it into place.
+Beside each row it keeps the row's key (episode_id, step) in an int64 array (-1, -1: unknown), so the learner can
+tell which transitions a checkpoint holds. Writers (`add`, from a ROS callback thread) and the reader (`sample`,
+the learner thread) share one lock. `save` writes one .npz (rows + keys + a JSON header) to a temporary file and
+renames it into place; a file without keys (written before they were kept) loads with keys -1.
 """
 
 from __future__ import annotations
@@ -78,6 +80,28 @@ class RowLayout:
     @property
     def width(self) -> int:
         return self.intervened + 1
+
+
+@dataclasses.dataclass(frozen=True)
+class ReplaySnapshot:
+    """A consistent copy of a buffer's contents, taken under its lock, to be written to disk outside it."""
+
+    header: str  # JSON of `ReplayBuffer._header()`
+    rows: np.ndarray  # float32[size, W], storage order (not oldest first)
+    keys: np.ndarray  # int64[size, 2], (episode_id, step) per row, storage order
+
+    def write(self, path: str | os.PathLike[str]) -> None:
+        """Write to `path` (.npz) atomically: a crash leaves the previous file intact."""
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+        try:
+            with open(tmp, "wb") as f:
+                np.savez(f, header=np.frombuffer(self.header.encode(), np.uint8), rows=self.rows, keys=self.keys)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,6 +191,7 @@ class ReplayBuffer:
         self.layout = RowLayout(token_dim + proprio_dim, chunk_len, action_dim)
         self.device = torch.device(device)
         self._storage = torch.zeros(capacity, self.layout.width, device=self.device)  # float32[N, W]
+        self._keys = np.full((capacity, 2), -1, np.int64)  # int64[N, 2]: (episode_id, step) of each row
         self._batches: dict[int, Tensor] = {}  # batch size -> preallocated float32[B, W]
         self._gen = torch.Generator(device=self.device).manual_seed(seed)
         self._cond = threading.Condition()
@@ -197,19 +222,30 @@ class ReplayBuffer:
         return row
 
     def add(self, t: Transition) -> None:
-        row = torch.from_numpy(self.pack(t)).to(self.device)
+        self.add_row(self.pack(t), (t.episode_id, t.step))
+
+    def add_row(self, row: np.ndarray, key: tuple[int, int] = (-1, -1)) -> None:
+        """Append one row from `pack` (float32[W]) with its key (episode_id, step)."""
+        row = torch.from_numpy(row).to(self.device)
         with self._cond:
             self._storage[self._cursor].copy_(row)
+            self._keys[self._cursor] = key
             self._cursor = (self._cursor + 1) % self.capacity
             self._size = min(self._size + 1, self.capacity)
             self._added += 1
             self._cond.notify_all()
 
-    def add_rows(self, rows: np.ndarray | Tensor) -> None:
-        """Append already normalized rows float32[N, W] (e.g. from `rows()` of another buffer), oldest first."""
+    def add_rows(self, rows: np.ndarray | Tensor, keys: np.ndarray | None = None) -> None:
+        """Append already normalized rows float32[N, W] (e.g. from `rows()` of another buffer), oldest first.
+
+        keys: int64[N, 2] (episode_id, step) per row (e.g. from `keys()`); None: unknown (-1).
+        """
         rows = torch.as_tensor(rows, dtype=torch.float32, device=self.device)
         if rows.dim() != 2 or rows.shape[1] != self.layout.width:
             raise ValueError(f"ReplayBuffer.add_rows: expected float32[N, {self.layout.width}], got {list(rows.shape)}")
+        keys = np.full((len(rows), 2), -1, np.int64) if keys is None else np.asarray(keys, np.int64)
+        if keys.shape != (len(rows), 2):
+            raise ValueError(f"ReplayBuffer.add_rows: expected int64[{len(rows)}, 2] keys, got {list(keys.shape)}")
         skip = max(0, len(rows) - self.capacity)  # rows that would be overwritten within this call
         with self._cond:
             self._cursor = (self._cursor + skip) % self.capacity
@@ -217,6 +253,7 @@ class ReplayBuffer:
             while done < len(rows):  # at most two slices: up to the end of the ring, then from its start
                 n = min(len(rows) - done, self.capacity - self._cursor)
                 self._storage[self._cursor : self._cursor + n].copy_(rows[done : done + n])
+                self._keys[self._cursor : self._cursor + n] = keys[done : done + n]
                 self._cursor = (self._cursor + n) % self.capacity
                 self._size = min(self._size + n, self.capacity)
                 done += n
@@ -256,6 +293,12 @@ class ReplayBuffer:
             start = self._cursor if self._size == self.capacity else 0
             return np.roll(data, -start, axis=0)
 
+    def keys(self) -> np.ndarray:
+        """(episode_id, step) of the stored rows, oldest first like `rows()`: int64[len, 2]; -1 where unknown."""
+        with self._cond:
+            start = self._cursor if self._size == self.capacity else 0
+            return np.roll(self._keys[: self._size], -start, axis=0)
+
     # ------------------------------------------------------------------ persistence
     def _header(self) -> dict[str, object]:
         return {
@@ -272,27 +315,25 @@ class ReplayBuffer:
             "generator": self._gen.get_state().tolist(),
         }
 
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write rows + header to `path` (.npz) atomically: a crash leaves the previous file intact."""
-        path = Path(path)
+    def snapshot(self) -> ReplaySnapshot:
+        """A copy of header, rows and keys taken under the lock (writers may go on while it is written)."""
         with self._cond:
-            header = json.dumps(self._header())
-            data = self._storage[: self._size].to("cpu", copy=True).numpy()  # a snapshot: writers may go on
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        try:
-            with open(tmp, "wb") as f:
-                np.savez(f, header=np.frombuffer(header.encode(), np.uint8), rows=data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+            return ReplaySnapshot(
+                json.dumps(self._header()),
+                self._storage[: self._size].to("cpu", copy=True).numpy(),
+                self._keys[: self._size].copy(),
+            )
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write rows + keys + header to `path` (.npz) atomically: a crash leaves the previous file intact."""
+        self.snapshot().write(path)
 
     def load(self, path: str | os.PathLike[str]) -> None:
         """Replace the contents with a file written by `save`; sizes and units must match this buffer."""
         with np.load(path, allow_pickle=False) as f:
             header = json.loads(f["header"].tobytes().decode())
             data = np.asarray(f["rows"], dtype=np.float32)
+            keys = np.asarray(f["keys"], np.int64) if "keys" in f.files else np.full((len(data), 2), -1, np.int64)
         if header.get("format") != FORMAT:
             raise ValueError(f"{path}: not a replay buffer file (format {header.get('format')!r}, expected {FORMAT})")
         mine = self._header()
@@ -301,14 +342,19 @@ class ReplayBuffer:
                 raise ValueError(f"{path}: {key}={header[key]} does not match this buffer's {mine[key]}")
         if data.shape != (header["size"], self.layout.width):
             raise ValueError(f"{path}: rows have shape {data.shape}, expected ({header['size']}, {self.layout.width})")
+        if keys.shape != (len(data), 2):
+            raise ValueError(f"{path}: keys have shape {keys.shape}, expected ({len(data)}, 2)")
         if header["capacity"] != self.capacity:  # keep the newest rows, oldest first from row 0
             if header["size"] == header["capacity"]:
                 data = np.roll(data, -header["cursor"], axis=0)
-            data = data[-self.capacity :]
+                keys = np.roll(keys, -header["cursor"], axis=0)
+            data, keys = data[-self.capacity :], keys[-self.capacity :]
             header.update(size=len(data), cursor=len(data) % self.capacity)
         with self._cond:
             self._storage.zero_()
             self._storage[: len(data)].copy_(torch.from_numpy(data))
+            self._keys.fill(-1)
+            self._keys[: len(keys)] = keys
             self._size, self._cursor, self._added = header["size"], header["cursor"], header["added"]
             self._gen.set_state(torch.tensor(header["generator"], dtype=torch.uint8))
             self._cond.notify_all()
