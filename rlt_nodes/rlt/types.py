@@ -172,6 +172,9 @@ class Transition:
     episode_id: int = 0
     step: int = 0
     stamp_ns: int = 0
+    # the actor process that sent it (a number fixed at its start): (stream_id, episode_id, step) names a transition
+    # uniquely, also across driver restarts that number episodes from 0 again, so a re-delivery is recognised
+    stream_id: int = 0
 
     def __post_init__(self) -> None:
         self.rl_token = as_array("Transition.rl_token", self.rl_token, 1)

@@ -30,6 +30,9 @@ class ActorNode(Node):
         self.human_timeout_ns = int(declare(self, "human_timeout_s", 0.5) * 1e9)
         self.pub_chunk = self.create_publisher(ActionChunk, "action_chunk", qos.CONTROL)
         self.pub_transition = self.create_publisher(Transition, "rl/transitions", qos.REPLAY)
+        # this process's transitions: the learner tells a re-delivery (after its restart) from a new transition of an
+        # episode numbered again (after a driver restart) by (stream_id, episode_id, step)
+        self.stream_id = time.time_ns() >> 1
         subscribe(self, VlaOutput, "vla/output", self.on_vla_output, qos.VLA_OUTPUT)
         subscribe(self, PolicyWeights, "rl/actor_weights", self.on_weights, qos.LATCHED)
         subscribe(self, ActionChunk, "human/action_chunk", self.on_human, qos.CONTROL)
@@ -66,6 +69,7 @@ class ActorNode(Node):
         # a foreign or malformed answer raises before the core changes: the boundary drops it, the stream stays intact
         step = self.core.on_vla_output(convert.vla_output_from_msg(msg))
         for transition in step.transitions:
+            transition.stream_id = self.stream_id
             self.pub_transition.publish(convert.transition_to_msg(transition))
         if step.chunk is not None:
             self.held, self.held_since = convert.chunk_to_msg(step.chunk), time.monotonic()

@@ -59,7 +59,8 @@ def guarded(node: Node, topic: str, callback: Callable[[Any], None]) -> Callable
         try:
             callback(msg)
         except Exception as exc:  # the point of a boundary: nothing a peer sends ends this process
-            log.drop(exc)
+            if node.context.ok():  # else the process is shutting down under the callback (a publish on a closed
+                log.drop(exc)  # context): nothing was wrong with the message
 
     return boundary
 

@@ -349,9 +349,10 @@ def sim_state_from_msg(msg: SimStateMsg) -> SimState:
 
 
 def transition_to_msg(t: Transition) -> TransitionMsg:
+    """header.frame_id carries `stream_id` (decimal): the message has no field of its own for it."""
     c, d = t.action.shape
     return TransitionMsg(
-        header=_header(t.stamp_ns),
+        header=_header(t.stamp_ns, str(t.stream_id)),
         episode_id=t.episode_id,
         step=t.step,
         chunk_len=c,
@@ -391,7 +392,16 @@ def transition_from_msg(msg: TransitionMsg) -> Transition:
         episode_id=msg.episode_id,
         step=msg.step,
         stamp_ns=stamp_to_ns(msg.header.stamp),
+        stream_id=_stream_id(msg.header.frame_id),
     )
+
+
+def _stream_id(frame_id: str) -> int:
+    if not frame_id:
+        return 0
+    if not frame_id.isdigit() or int(frame_id) >= 1 << 63:
+        raise ValueError(f"Transition.header.frame_id: {frame_id!r}, expected the actor's stream id (decimal int64)")
+    return int(frame_id)
 
 
 def weights_to_msg(w: PolicyWeights) -> PolicyWeightsMsg:

@@ -1,9 +1,12 @@
 """learner: twin-Q critic + actor updated in a background thread from the `rl/transitions` replay topic.
 
 Every `rl.weights_every` updates it publishes the actor on `rl/actor_weights` (reliable + transient local, so a
-late actor gets the latest). With `checkpoint_dir` set it resumes from the last checkpoint there at startup and
-saves actor, critics, optimizers and the replay buffer every `checkpoint_every_s` seconds and at shutdown, plus
-the latest published actor snapshot as `actor_weights.npz` (what evaluation runs load).
+late actor gets the latest). With `checkpoint_dir` set it journals every transition it receives there before the
+transition counts, saves actor, critics, optimizers and the replay buffer every `checkpoint_every_s` seconds and at
+shutdown (plus the latest published actor snapshot as `actor_weights.npz`, what evaluation runs load), and at
+startup resumes from the last checkpoint and the journal after it: a SIGKILL loses nothing it had received, and
+its weight versions continue after the last one published. What it missed while it was down, the actor's
+`rl/transitions` history re-delivers (transient local, `qos.REPLAY` depth); re-delivered ones are dropped.
 """
 
 from __future__ import annotations
@@ -33,43 +36,38 @@ class LearnerNode(Node):
         self.learner = Learner(declare_rl_config(self))
         self.checkpoint_dir = declare(self, "checkpoint_dir", "")
         self.checkpoint_every = declare(self, "checkpoint_every_s", 60.0)
-        if self.checkpoint_dir:
-            try:
-                path = self.learner.load_checkpoint(self.checkpoint_dir)
-                self.get_logger().info(
-                    f"resumed from {path}: {self.learner.updates} updates, {len(self.learner.buffer)} transitions"
-                )
-            except FileNotFoundError:
-                self.get_logger().info(f"no checkpoint in {self.checkpoint_dir} yet: starting fresh")
-        self.version = 0
+        if self.checkpoint_dir:  # checkpoint + journal: everything received before a stop or a SIGKILL, once
+            summary = self.learner.resume(self.checkpoint_dir)
+            self.get_logger().info(f"resumed from {self.checkpoint_dir}: {summary}; {self.learner.updates} updates, "
+                                   f"{len(self.learner.buffer)} transitions")
         self.latest: Weights | None = None
         self.pub = self.create_publisher(PolicyWeights, "rl/actor_weights", qos.LATCHED)
         subscribe(self, Transition, "rl/transitions", self.on_transition, qos.REPLAY)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.learner.run, args=(self.stop, self.publish_weights), daemon=True)
         self.thread.start()
-        self.saved_at = self.started_at = time.monotonic()
-        self.create_timer(5.0, self.report, clock=Clock(clock_type=ClockType.STEADY_TIME))  # wall time, not sim
+        self.started_at = time.monotonic()
+        steady = Clock(clock_type=ClockType.STEADY_TIME)  # wall time, not sim time
+        self.create_timer(5.0, self.report, clock=steady)
+        if self.checkpoint_dir:
+            self.create_timer(self.checkpoint_every, self.save, clock=steady)
 
     def on_transition(self, msg: Transition) -> None:
         self.learner.add(convert.transition_from_msg(msg))
 
     def publish_weights(self, learner_step: int, arrays: dict) -> None:
-        self.version += 1
-        weights = Weights(
-            self.version, arrays, learner_step, self.learner.architecture(), self.get_clock().now().nanoseconds
-        )
+        version, now = self.learner.next_weights_version(), self.get_clock().now().nanoseconds
+        weights = Weights(version, arrays, learner_step, self.learner.architecture(), now)
         self.pub.publish(convert.weights_to_msg(weights))
         self.latest = weights
 
     def report(self) -> None:
         stats = self.learner.stats()
         self.get_logger().info(
-            f"{len(self.learner.buffer)} transitions, {self.learner.updates} updates, weights v{self.version}, "
+            f"{len(self.learner.buffer)} transitions, {self.learner.updates} updates, weights "
+            f"v{self.learner.weights_version}, {self.learner.duplicates} re-delivered dropped, "
             + ", ".join(f"{k} {v:.3g}" for k, v in stats.items())
         )
-        if self.checkpoint_dir and time.monotonic() - self.saved_at > self.checkpoint_every:
-            self.save()
 
     def save(self) -> None:
         self.learner.save_checkpoint(self.checkpoint_dir)
@@ -84,7 +82,6 @@ class LearnerNode(Node):
             json.dump(stats, f)
         if self.latest is not None:
             save_weights(f"{self.checkpoint_dir}/actor_weights.npz", self.latest)
-        self.saved_at = time.monotonic()
 
     def destroy_node(self) -> None:
         if not hasattr(self, "thread"):  # the constructor failed (e.g. an incompatible checkpoint): nothing to save
@@ -93,6 +90,7 @@ class LearnerNode(Node):
         self.thread.join(timeout=10)
         if self.checkpoint_dir:
             self.save()
+        self.learner.close()
         super().destroy_node()
 
 

@@ -16,10 +16,15 @@ def run_node(factory: Callable[[], Node], argv: Sequence[str] | None = None, thr
 
     A bad configuration, a missing file or an unusable device found while constructing the node (ValueError,
     OSError, RuntimeError) ends the process with one clear line and exit code 2. Errors while spinning keep
-    their traceback. A node may set `exit_code` before calling `rclpy.shutdown()` to end on its own.
+    their traceback (what a peer sends cannot cause one: subscriptions are boundaries, `rlt_nodes.boundary`).
+    A node may set `exit_code` before calling `rclpy.shutdown()` to end on its own.
     """
+    # Ctrl-C and SIGTERM end the spin through rclpy's own handlers (a shutdown: ExternalShutdownException), which
+    # chain to the Python handlers found at init: no-ops here, so no KeyboardInterrupt is ever raised, e.g. inside
+    # rclpy's message conversion, where a busy node turned it into a RuntimeError and a failed exit
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: None)
     rclpy.init(args=list(sys.argv if argv is None else argv))
-    signal.signal(signal.SIGTERM, lambda *_: rclpy.try_shutdown())
     try:
         node = factory()
     except (ValueError, OSError, RuntimeError) as exc:
@@ -32,6 +37,11 @@ def run_node(factory: Callable[[], Node], argv: Sequence[str] | None = None, thr
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if node.context.ok():
+            raise
+        # raised by the shutdown itself (rclpy closes the context from its signal thread while a callback publishes):
+        # a clean stop, not a failure
     finally:
         node.destroy_node()
         rclpy.try_shutdown()

@@ -36,13 +36,14 @@ class RosHarness:
         self.nodes.append(node)
         return node
 
-    def spin_until(self, condition: Callable[[], bool], timeout: float, what: str) -> None:
+    def spin_until(self, condition: Callable[[], bool], timeout: float, what: str | Callable[[], str]) -> None:
+        """Spin until `condition()`; TimeoutError with `what` (a callable is called then, e.g. to read logs)."""
         import time
 
         deadline = time.monotonic() + timeout
         while not condition():
             if time.monotonic() > deadline:
-                raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+                raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what() if callable(what) else what}")
             self.executor.spin_once(timeout_sec=0.05)
 
     def env(self) -> dict[str, str]:
@@ -176,6 +177,7 @@ class LaunchedSession:
         shared["sim"]["image_size"] = 16
         shared["rl"].update(TINY_RL)
         base["sim_driver"]["ros__parameters"]["driver"]["mode"] = "critical"
+        base.setdefault("vla", {}).setdefault("ros__parameters", {})["image_size"] = 16
         for node, values in (params or {}).items():
             for dotted, value in values.items():
                 *path, leaf = dotted.split(".")

@@ -9,7 +9,8 @@ Layout: segments `journal_<NNNNNN>.bin` in one directory, numbered from 0, each 
 
     header: magic b"RLTJ" | kind u8 | payload length u32 | crc32(payload) u32      (little-endian, 13 bytes)
     payload:
-      TRANSITION  episode_id i64 | step i64 | stamp_ns i64 | done u8 | intervened u8 | Z u32 | P u32 | C u32 | D u32
+      TRANSITION  stream_id i64 | episode_id i64 | step i64 | stamp_ns i64 | done u8 | intervened u8
+                  | Z u32 | P u32 | C u32 | D u32
                   | float32 rl_token[Z] proprio[P] action[C·D] reference[C·D] rewards[C] next_rl_token[Z]
                   next_proprio[P] next_reference[C·D]
       VERSION     u64: a weights version the learner handed out
@@ -37,7 +38,7 @@ from rlt.types import Transition
 
 MAGIC = b"RLTJ"
 HEADER = struct.Struct("<4sBII")  # magic, kind, payload length, crc32 of the payload
-TRANSITION_HEAD = struct.Struct("<qqqBBIIII")  # episode_id, step, stamp_ns, done, intervened, Z, P, C, D
+TRANSITION_HEAD = struct.Struct("<qqqqBBIIII")  # stream_id, episode_id, step, stamp_ns, done, intervened, Z, P, C, D
 VERSION_PAYLOAD = struct.Struct("<Q")
 SEGMENT_RE = re.compile(r"journal_(\d+)\.bin")
 
@@ -78,7 +79,7 @@ def encode_transition(t: Transition) -> bytes:
     """The TRANSITION payload of `t` (arrays as float32, exactly as held)."""
     z, p = t.rl_token.shape[0], t.proprio.shape[0]
     c, d = t.action.shape
-    head = TRANSITION_HEAD.pack(int(t.episode_id), int(t.step), int(t.stamp_ns), int(bool(t.done)),
+    head = TRANSITION_HEAD.pack(int(t.stream_id), int(t.episode_id), int(t.step), int(t.stamp_ns), int(bool(t.done)),
                                 int(bool(t.intervened)), z, p, c, d)
     arrays = (t.rl_token, t.proprio, t.action, t.reference, t.rewards, t.next_rl_token, t.next_proprio,
               t.next_reference)
@@ -89,7 +90,7 @@ def decode_transition(payload: bytes) -> Transition:
     """Inverse of `encode_transition`; ValueError if the payload's length does not match its sizes."""
     if len(payload) < TRANSITION_HEAD.size:
         raise ValueError(f"journal: TRANSITION payload of {len(payload)} bytes, shorter than its header")
-    episode_id, step, stamp_ns, done, intervened, z, p, c, d = TRANSITION_HEAD.unpack_from(payload)
+    stream_id, episode_id, step, stamp_ns, done, intervened, z, p, c, d = TRANSITION_HEAD.unpack_from(payload)
     sizes = (z, p, c * d, c * d, c, z, p, c * d)
     if len(payload) != TRANSITION_HEAD.size + 4 * sum(sizes):
         raise ValueError(f"journal: TRANSITION payload of {len(payload)} bytes does not match Z={z} P={p} C={c} D={d}")
@@ -103,7 +104,7 @@ def decode_transition(payload: bytes) -> Transition:
         rl_token=rl_token, proprio=proprio, action=action.reshape(c, d), reference=reference.reshape(c, d),
         rewards=rewards, done=bool(done), intervened=bool(intervened), next_rl_token=next_rl_token,
         next_proprio=next_proprio, next_reference=next_reference.reshape(c, d), episode_id=episode_id, step=step,
-        stamp_ns=stamp_ns,
+        stamp_ns=stamp_ns, stream_id=stream_id,
     )
 
 

@@ -1,0 +1,210 @@
+"""A launched session (`rlt launch`, every node its own process) survives what other processes send and do:
+it trains as the README shows it, keeps running through malformed input on every topic, and survives SIGKILLs of
+its learner without losing or duplicating a transition."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import signal
+import time
+
+import numpy as np
+import pytest
+from rlt_msgs.msg import (
+    ActionChunk,
+    ChunkRequest,
+    EpisodeEvent,
+    PolicyWeights,
+    SimState,
+    Transition,
+    VlaOutput,
+)
+from sensor_msgs.msg import Image, JointState, Joy
+
+from rlt.types import Event, Source
+from rlt_nodes import qos
+
+pytestmark = [pytest.mark.ros, pytest.mark.sim]
+
+
+def _learner_counts(text: str) -> list[int]:
+    """The transition counts of the learner's periodic report lines."""
+    return [int(n) for n in re.findall(r"\]: (\d+) transitions, ", text)]
+
+
+def test_rlt_launch_sim_trains(ros, launch_session):
+    """The README's `rlt launch sim`: the actor sizes itself on the model, so transitions reach the learner."""
+    session = launch_session("sim")
+    ros.spin_until(lambda: any(n > 0 for n in _learner_counts(session.log("learner"))), 120,
+                   lambda: f"transitions at the learner\n{session.everything()}")
+    assert "expects" not in session.log("actor"), session.log("actor")  # no VLA output dropped for its sizes
+    assert session.proc.poll() is None, session.everything()
+
+
+def _episode_ends(node, ends: list[int]) -> None:
+    def on_event(msg: EpisodeEvent) -> None:
+        if msg.event in (Event.SUCCESS, Event.FAILURE, Event.TIMEOUT):  # the raw value: the fuzzer sends bad ones
+            ends.append(1)
+
+    node.create_subscription(EpisodeEvent, "episode/events", on_event, qos.EVENTS)
+
+
+def _malformed(stamp: object) -> dict[str, tuple[type, list[object]]]:
+    """Per input topic: wrong messages of each kind (NaN, wrong length, zero rows, foreign sizes, bad enums)."""
+    chunk = ActionChunk(chunk_len=2, action_dim=4, axis_names=["dx", "dy", "dz", "dyaw"], data=[0.0] * 8)
+    chunk.header.stamp = stamp
+    nan_chunk = ActionChunk(chunk_len=2, action_dim=4, axis_names=chunk.axis_names, data=[float("nan")] * 8)
+    short = ActionChunk(chunk_len=2, action_dim=4, axis_names=chunk.axis_names, data=[0.0] * 5)
+    empty = ActionChunk(chunk_len=0, action_dim=4, axis_names=chunk.axis_names, data=[])
+    axes = ActionChunk(chunk_len=2, action_dim=4, axis_names=["a", "b", "c", "d"], data=[0.0] * 8)
+    old = ActionChunk(chunk_len=2, action_dim=4, axis_names=chunk.axis_names, data=[0.0] * 8, chunk_id=1,
+                      source=int(Source.ACTOR))  # an out-of-order id answering no pending request
+    event = EpisodeEvent(event=250)
+    request = ChunkRequest(executed=[0.1, 0.2, 0.3])
+    output = VlaOutput(rl_token=[1.0] * 77, proprio=[0.0] * 5)
+    nan_output = VlaOutput(rl_token=[float("nan")] * 3, proprio=[float("nan")] * 12)
+    weights = PolicyWeights(version=10**9, architecture="{not json")
+    foreign_weights = PolicyWeights(version=10**9, architecture='{"state_dim": 999}')
+    transitions = [Transition(chunk_len=2, action_dim=4, rl_token=[float("nan")] * 3, proprio=[0.0] * 12,
+                              action=[0.0] * 8, reference=[0.0] * 8, rewards=[0.0] * 2),
+                   Transition(chunk_len=2, action_dim=4, rl_token=[0.0] * 3, proprio=[0.0] * 12, action=[0.0] * 3),
+                   Transition(chunk_len=0, action_dim=0),
+                   Transition(chunk_len=2, action_dim=4, rl_token=[0.0] * 40, proprio=[0.0] * 12,
+                              action=[0.0] * 8, reference=[0.0] * 8, rewards=[0.0] * 2, next_rl_token=[0.0] * 40,
+                              next_proprio=[0.0] * 12, next_reference=[0.0] * 8)]
+    image = Image(height=16, width=16, encoding="rgb8", step=48, data=bytes(16 * 48 - 3))
+    big = Image(height=8, width=8, encoding="rgb8", step=24, data=bytes(8 * 24))
+    mono = Image(height=16, width=16, encoding="mono8", step=16, data=bytes(256))
+    joints = JointState(name=["x"], position=[float("nan")])
+    state = SimState(qpos=[float("nan")] * 3)
+    joy = Joy(axes=[float("nan")] * 3, buttons=[1] * 40)
+    return {
+        "action_chunk": (ActionChunk, [nan_chunk, short, empty, axes, old]),
+        "human/action_chunk": (ActionChunk, [nan_chunk, short, empty, axes]),
+        "teleop/events": (EpisodeEvent, [event]),
+        "episode/events": (EpisodeEvent, [event]),
+        "chunk_request": (ChunkRequest, [request]),
+        "vla/output": (VlaOutput, [output, nan_output]),
+        "rl/actor_weights": (PolicyWeights, [weights, foreign_weights]),
+        "rl/transitions": (Transition, transitions),
+        "camera/front/image_raw": (Image, [image, big, mono]),
+        "camera/wrist/image_raw": (Image, [image]),
+        "joint_states": (JointState, [joints]),
+        "sim/state": (SimState, [state]),
+        "joy": (Joy, [joy]),
+    }
+
+
+# the node that logs the drop for each topic (the boundary's line names the topic)
+RECEIVERS = {"action_chunk": ["sim_driver"], "human/action_chunk": ["actor"], "teleop/events": ["sim_driver", "actor"],
+             "chunk_request": ["vla"], "vla/output": ["actor"], "rl/actor_weights": ["actor"],
+             "rl/transitions": ["learner"], "camera/front/image_raw": ["vla"], "sim/state": ["sim_camera", "sim_human"],
+             "joy": ["teleop"], "episode/events": ["sim_human"]}
+
+
+def test_malformed_messages_on_every_topic_leave_every_node_running(ros, launch_session):
+    session = launch_session("sim_human", {"learner": {"checkpoint_dir": ""}})
+    node = ros.node("fuzzer")
+    ends: list[int] = []
+    _episode_ends(node, ends)
+    ros.spin_until(lambda: len(ends) >= 1, 120, lambda: f"a first episode\n{session.everything()}")
+    pids = {n: session.pid(n) for n in ("sim_driver", "sim_camera", "vla", "actor", "learner", "teleop", "sim_human")}
+    assert all(pids.values()), pids
+    stamp = node.get_clock().now().to_msg()
+    publishers = []
+    for topic, (kind, messages) in _malformed(stamp).items():
+        pub = node.create_publisher(kind, topic, qos.EVENTS)  # reliable + transient local: matches every reader
+        publishers.append((pub, messages))
+    for pub, _ in publishers:
+        ros.spin_until(lambda p=pub: p.get_subscription_count() > 0, 30, f"a subscriber of {pub.topic_name}")
+    for _ in range(3):  # each kind three times: logged once with a count, never once per message
+        for pub, messages in publishers:
+            for msg in messages:
+                pub.publish(msg)
+    before = len(ends)
+    ros.spin_until(lambda: len(ends) >= before + 2, 120,
+                   lambda: f"episodes after the garbage\n{session.everything()}")
+    assert {n: session.pid(n) for n in pids} == pids, f"a node died\n{session.everything()}"
+    assert "respawning" not in session.output(), session.output()
+    for topic, nodes in RECEIVERS.items():
+        for name in nodes:
+            lines = [line for line in session.log(name).splitlines() if f"dropped a message on /{topic} " in line]
+            assert lines, f"{name} logged no drop on {topic}\n{session.log(name)[-3000:]}"
+            assert len(lines) <= 2, f"{name} logged every drop on {topic}: {lines}"  # rate-limited
+            assert re.search(r"\((\d+) dropped", lines[0]), lines[0]
+    for name in pids:
+        assert "Traceback" not in session.log(name), session.log(name)[-3000:]
+    assert session.stop() == 130, session.output()  # stopped by Ctrl-C, and every node exited cleanly
+
+
+def test_sigkill_of_the_learner_loses_and_duplicates_nothing(ros, launch_session, tmp_path):
+    from rlt.rl.config import RLConfig
+    from rlt.rl.learner import Learner
+
+    checkpoints = tmp_path / "learner"
+    session = launch_session("sim", {"learner": {"checkpoint_dir": str(checkpoints), "checkpoint_every_s": 2},
+                                     "/**": {"rl.buffer_capacity": 20000}})
+    node = ros.node("observer")
+    sent: dict[tuple[int, int], np.ndarray] = {}  # every transition the actor published, by (episode, step)
+    duplicates_sent: list[tuple[int, int]] = []
+    versions: list[int] = []
+
+    def on_transition(msg: Transition) -> None:
+        key = (msg.episode_id, msg.step)
+        if key in sent:
+            duplicates_sent.append(key)
+        sent[key] = np.array(msg.rl_token, np.float32)
+
+    def on_chunk(msg: ActionChunk) -> None:
+        if msg.source == int(Source.ACTOR):
+            versions.append(msg.policy_version)
+
+    node.create_subscription(Transition, "rl/transitions", on_transition, qos.REPLAY)
+    node.create_subscription(ActionChunk, "action_chunk", on_chunk, qos.CONTROL)
+    rng = random.Random(int(os.environ.get("ROS_DOMAIN_ID", "0")))
+    for kill in range(3):
+        # the learner of this round has resumed and received transitions since
+        ros.spin_until(lambda k=kill: session.log("learner").count("resumed from") == k + 1, 120,
+                       lambda k=kill: f"learner start {k + 1}\n{session.everything()}")
+        count = len(sent)
+        ros.spin_until(lambda c=count: len(sent) > c + 30, 120,
+                       lambda k=kill: f"transitions before kill {k}\n{session.everything()}")
+        deadline = time.monotonic() + rng.uniform(0.0, 8.0)  # a random moment: mid-update, mid-checkpoint, idle
+        ros.spin_until(lambda d=deadline: time.monotonic() > d, 10, "the moment")
+        pid = session.pid("learner")
+        os.kill(pid, signal.SIGKILL)
+        ros.spin_until(lambda p=pid: session.pid("learner") not in (None, p), 60,
+                       lambda: f"the respawned learner\n{session.everything()}")
+    ros.spin_until(lambda: session.log("learner").count("resumed from") == 4, 120, "the last learner's start")
+    count = len(sent)
+    ros.spin_until(lambda: len(sent) > count + 20, 120,
+                   lambda: f"transitions after the last restart\n{session.everything()}")
+    # pause the producer, let the learner take in everything in flight, then stop the session (final checkpoint)
+    os.kill(session.pid("sim_driver"), signal.SIGSTOP)
+    time.sleep(0.2)
+    quiet = {"n": -1, "since": time.monotonic()}
+
+    def settled() -> bool:
+        if len(sent) != quiet["n"]:
+            quiet["n"], quiet["since"] = len(sent), time.monotonic()
+        return time.monotonic() - quiet["since"] > 2.0
+
+    ros.spin_until(settled, 30, "the last transitions")
+    time.sleep(2.0)
+    os.kill(session.pid("sim_driver"), signal.SIGCONT)
+    session.stop()
+    deadline = time.monotonic() + 1.0  # take what the actor sent in its last moments, as the learner did
+    ros.spin_until(lambda: time.monotonic() > deadline, 5, "the last messages")
+    assert session.output().count("learner exited with -9") == 3, session.output()
+    assert not duplicates_sent
+    meta = json.loads((checkpoints / (checkpoints / "LATEST").read_text().strip() / "meta.json").read_text())
+    learner = Learner(RLConfig.from_dict(meta["config"]))  # the session's, sizes from the model included
+    summary = learner.resume(checkpoints)
+    keys = [tuple(k) for k in learner.buffer.keys().tolist()]
+    assert len(keys) == len(set(keys)), f"duplicated transitions in the learner: {summary}"
+    assert set(keys) == set(sent), (f"lost {len(set(sent) - set(keys))}, foreign {len(set(keys) - set(sent))}; "
+                                    f"{summary}\n{session.everything()}")
+    assert versions == sorted(versions), "the acting weights' version went backwards"
