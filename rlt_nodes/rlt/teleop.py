@@ -99,9 +99,15 @@ class TeleopConfig(Config):
     axis_names: tuple[str, ...] = ACTION_AXES  # action dimensions, in the order of JoyMapping.axes / scales
     frame_id: str = "base"  # frame of the end-effector deltas
     rate_hz: float = 20.0  # while the dead-man is held, re-send the latest chunk at this rate (the control rate)
+    # s without a Joy message while the dead-man is held: the gamepad or its node is gone, so the human releases
+    # (INTERVENE_END) instead of re-sending the last deflection; needs the Joy publisher to repeat an unchanged state
+    # faster than this (joystick.autorepeat_hz, joy_linux autorepeat_rate); 0 = never
+    joy_timeout_s: float = 0.5
 
     def validate(self) -> None:
         self.require_positive("chunk_len", "rate_hz")
+        if self.joy_timeout_s < 0:
+            self.fail("joy_timeout_s", "must be >= 0 (0 = never release on silence)")
         if not self.axis_names:
             self.fail("axis_names", "needs at least one action dimension")
 
@@ -134,6 +140,7 @@ class Teleop:
             )
         self.mapping, self.cfg = mapping, cfg
         self._buttons: tuple[int, ...] = ()  # previous state, for press / release edges
+        self._joy_ns = 0  # stamp of the latest Joy state
         self._next_chunk_id = 0
         self.last_chunk: ActionChunk | None = None  # the chunk of the latest state while the dead-man is held
 
@@ -154,6 +161,7 @@ class Teleop:
         """Map one Joy state (axes in [-1, 1], buttons 0/1) at time `stamp_ns`; see the module docstring."""
         previous, current = self._buttons, tuple(int(b) for b in buttons)
         self._buttons = current
+        self._joy_ns = stamp_ns
         deadman = self.mapping.deadman_button
         events: list[EpisodeEvent] = []
         was, now = self._pressed(previous, deadman), self._pressed(current, deadman)
@@ -169,6 +177,16 @@ class Teleop:
                                        stamp_ns=stamp_ns))
         self.last_chunk = self._chunk(axes, stamp_ns) if now else None
         return TeleopOutput(self.last_chunk, events)
+
+    def expire(self, stamp_ns: int) -> EpisodeEvent | None:
+        """INTERVENE_END (and no more human chunks) when engaged and no Joy came for `joy_timeout_s` before
+        `stamp_ns`: a dead-man held on a gamepad that went silent must not keep the last deflection driving."""
+        timeout_ns = int(self.cfg.joy_timeout_s * 1e9)
+        if self.last_chunk is None or not timeout_ns or stamp_ns - self._joy_ns <= timeout_ns:
+            return None
+        self.last_chunk, self._buttons = None, ()
+        silent = (stamp_ns - self._joy_ns) / 1e9
+        return EpisodeEvent(Event.INTERVENE_END, detail=f"no joy for {silent:.2f} s", stamp_ns=stamp_ns)
 
     def repeat(self, stamp_ns: int) -> ActionChunk | None:
         """The latest chunk again with a new id and stamp (the rate_hz re-send), or None when not engaged."""

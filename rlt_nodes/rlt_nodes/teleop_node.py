@@ -56,6 +56,10 @@ class TeleopNode(Node):
 
     def repeat(self) -> None:
         now = self.now_ns()
+        released = self.teleop.expire(now)
+        if released is not None:
+            self.pub_events.publish(convert.event_to_msg(released))
+            self.get_logger().warning(f"operator released: {released.detail} (gamepad or joystick node gone?)")
         if now - self.sent_ns < self.period_ns:
             return
         chunk = self.teleop.repeat(now)

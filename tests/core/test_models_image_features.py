@@ -15,7 +15,7 @@ from rlt.models.image_features import (
     load_image_features,
     train_image_features,
 )
-from rlt.models.onnx_vla import OnnxVla
+from rlt.models.onnx_vla import OnnxVla, read_spec
 from rlt.models.testing import synthetic_episodes, tiny_image_features_config, tiny_train_config, tiny_vla_config
 from rlt.models.vla import load_vla
 
@@ -177,5 +177,5 @@ def test_session_ablation_uses_the_image_feature_onnx(trained, tmp_path, monkeyp
     assert onnx == art.resolve() / "vla_cnn.onnx" and (art / "image_features" / "image_features.pt").is_file()
     assert not (art / "token").exists() and not (art / "vla.onnx").exists()
     assert calls == [art.resolve() / "demos" / "main"]
-    assert session._rl_params(onnx)["rl.token_dim"] == 8  # the CNN's feature_dim
+    assert read_spec(onnx).token_dim == 8  # the CNN's feature_dim: what the actor and learner size themselves on
     assert session.build_artifacts() == onnx and len(calls) == 1  # cached

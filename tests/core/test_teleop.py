@@ -82,6 +82,20 @@ def test_repeat_resends_the_latest_chunk_with_a_new_id():
     np.testing.assert_array_equal(again.data, first.data)
 
 
+def test_a_silent_gamepad_releases_the_deadman_instead_of_repeating_its_last_deflection():
+    teleop = Teleop(XBOX, CFG)  # joy_timeout_s 0.5
+    teleop.on_joy(axes(a1=0.5), buttons(4), 0)
+    assert teleop.expire(400_000_000) is None and teleop.repeat(400_000_000) is not None  # still within the timeout
+    released = teleop.expire(600_000_000)  # the joystick node died or the pad was unplugged with LB held
+    assert released.event is Event.INTERVENE_END and "no joy for 0.60 s" in released.detail
+    assert teleop.repeat(650_000_000) is None and not teleop.engaged and teleop.expire(700_000_000) is None
+    again = teleop.on_joy(axes(a1=0.5), buttons(4), 800_000_000)  # back, dead-man still held: a new intervention
+    assert [e.event for e in again.events] == [Event.INTERVENE_BEGIN] and again.chunk is not None
+    never = Teleop(XBOX, TeleopConfig(chunk_len=4, joy_timeout_s=0.0))
+    never.on_joy(axes(a1=0.5), buttons(4), 0)
+    assert never.expire(10**12) is None and never.repeat(10**12) is not None
+
+
 def test_inverse_mapping_round_trips_through_the_dead_zone():
     teleop = Teleop(XBOX, CFG)
     action = np.array([0.001, -0.003, 0.004, -0.02])
