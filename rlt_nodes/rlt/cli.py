@@ -19,6 +19,8 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("launch",): ("launch", "start a session's nodes as separate processes (ros2 launch for pip-only machines)"),
     ("sim", "demos"): ("sim_demos", "record scripted-teleop demonstrations into an MCAP rosbag2 dataset"),
     ("sim", "rollouts"): ("sim_rollouts", "record the base VLA's own episodes (the RL token's goal data) as a dataset"),
+    ("dataset", "build"): ("dataset_build", "turn session recordings (recorder bags, sim or robot) into a training "
+                                            "dataset"),
     ("train", "vla"): ("train_vla", "behaviour-clone the base VLA on recorded demonstrations"),
     ("train", "token"): ("train_token", "train the RL-token encoder-decoder on the frozen VLA's embeddings"),
     ("train", "image-features"): ("train_image_features",
@@ -45,6 +47,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
 GROUP_HELP: dict[tuple[str, ...], str] = {
     ("sim",): "simulator tools: demonstrations and base-policy rollouts",
     ("bench",): "benchmarks that print figures against a baseline measured in the same run",
+    ("dataset",): "training datasets from session recordings",
     ("train",): "train the base VLA, the RL-token encoder and the no-RL-token ablation's image encoder",
     ("diagnose",): "diagnostics of trained models",
     ("bag",): "record, replay and evaluate rosbags (MCAP)",

@@ -7,13 +7,10 @@ import torch
 from onnx import TensorProto, helper
 
 from rlt.models.bench import bench_vla, format_report
-from rlt.models.checkpoint import save_checkpoint
 from rlt.models.contract import CONTRACT_VERSION, ContractError, VlaSpec
 from rlt.models.export import ExportedVla, export_onnx
 from rlt.models.onnx_vla import CPU, CUDA, FakeVla, OnnxVla, fake_spec, resolve_providers
-from rlt.models.rl_token import CHECKPOINT_KIND, RlToken
-from rlt.models.testing import tiny_token_config, tiny_vla_config
-from rlt.models.vla import Vla, save_vla
+from rlt.models.testing import tiny_vla_config, write_tiny_checkpoints
 
 
 @pytest.fixture(scope="module")
@@ -21,15 +18,7 @@ def tiny_checkpoints(tmp_path_factory):
     torch.manual_seed(0)
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("tiny")
-    cfg = tiny_vla_config()
-    vla = Vla(cfg)
-    vla.set_proprio_stats(np.linspace(-1, 1, cfg.proprio_dim), np.full(cfg.proprio_dim, 0.5))
-    save_vla(root / "vla.pt", vla)
-    token = RlToken(tiny_token_config(), cfg.d_model, cfg.prefix_len)
-    save_checkpoint(root / "token.pt", {"kind": CHECKPOINT_KIND, "config": token.cfg.to_dict(),
-                                        "model": token.state_dict(), "d_model": cfg.d_model,
-                                        "prefix_len": cfg.prefix_len, "vla_checkpoint": "", "demos": ""})
-    return root / "vla.pt", root / "token.pt"
+    return write_tiny_checkpoints(root)
 
 
 @pytest.fixture(scope="module")

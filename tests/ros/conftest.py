@@ -131,25 +131,14 @@ def tiny_rl_params() -> dict[str, object]:
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real exported VLA + RL token (untrained, 16 px, H = 6, the sim's cameras and proprio) for launched sessions:
     the nodes load it through the same ONNX path as artifacts/vla.onnx."""
-    import numpy as np
     import torch
 
-    from rlt.models.checkpoint import save_checkpoint
     from rlt.models.export import export_onnx
-    from rlt.models.rl_token import CHECKPOINT_KIND, RlToken
-    from rlt.models.testing import tiny_token_config, tiny_vla_config
-    from rlt.models.vla import Vla, save_vla
+    from rlt.models.testing import write_tiny_checkpoints
 
     torch.manual_seed(0)
     root = tmp_path_factory.mktemp("tiny_model")
-    cfg = tiny_vla_config()
-    vla = Vla(cfg)
-    vla.set_proprio_stats(np.zeros(cfg.proprio_dim), np.full(cfg.proprio_dim, 0.05))
-    save_vla(root / "vla.pt", vla)
-    token = RlToken(tiny_token_config(), cfg.d_model, cfg.prefix_len)
-    save_checkpoint(root / "token.pt", {"kind": CHECKPOINT_KIND, "config": token.cfg.to_dict(),
-                                        "model": token.state_dict(), "d_model": cfg.d_model,
-                                        "prefix_len": cfg.prefix_len, "vla_checkpoint": "", "demos": ""})
+    write_tiny_checkpoints(root, proprio_mean=0.0, proprio_std=0.05)  # the sim's proprio scale
     return export_onnx(root / "vla.pt", root / "token.pt", root / "vla.onnx").path
 
 

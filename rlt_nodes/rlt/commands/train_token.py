@@ -1,5 +1,9 @@
 """`rlt train token`: train the RL-token encoder–decoder on the frozen VLA's prefix embeddings.
 
+`--vla` is the project's VLA checkpoint (.pt), or another policy exported as ONNX on the embeddings contract
+`rlt.embed/1` (`rlt.models.embed`: "bring your own VLA"); with an ONNX policy, `--data` names the datasets, whose
+embeddings are computed once with ONNX Runtime and cached beside the token (OUT/embeddings.npz).
+
 Also owns what `rlt train image-features` shares with it: both train an encoder on the demos of a frozen VLA
 checkpoint, then print its diagnostics.
 """
@@ -18,7 +22,9 @@ DEFAULT_OUT = Path("artifacts/token")
 def add_encoder_arguments(parser: argparse.ArgumentParser, out: Path, checkpoint_name: str, vla_help: str,
                           set_help: str) -> None:
     parser.add_argument("--vla", type=Path, default=DEFAULT_VLA, help=vla_help)
-    parser.add_argument("--demos", type=Path, nargs="+", help="demonstrations (default: those the VLA was trained on)")
+    parser.add_argument("--data", "--demos", dest="demos", type=Path, nargs="+", metavar="DATASET",
+                        help="datasets (rosbag2 folders, or folders of them; default: those the VLA checkpoint was "
+                             "trained on)")
     parser.add_argument("--out", type=Path, default=out, help=f"output folder; the checkpoint is OUT/{checkpoint_name}")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=set_help)
     parser.add_argument("--no-diagnose", action="store_true", help="skip the diagnostics after training")
@@ -42,7 +48,8 @@ def run_encoder(args: argparse.Namespace, config_cls: type, train: Callable[...,
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_encoder_arguments(parser, DEFAULT_OUT, "token.pt", "VLA checkpoint (frozen)",
+    add_encoder_arguments(parser, DEFAULT_OUT, "token.pt", "frozen VLA: the project's checkpoint (.pt), or another "
+                          "policy's ONNX graph on the embeddings contract rlt.embed/1 (.onnx)",
                           "override a TokenConfig field, e.g. token_dim=32 (repeatable)")
     parser.add_argument("--rollouts", type=Path, nargs="+",
                         help="base-policy rollout datasets (`rlt sim rollouts`) added to the training frames")
@@ -54,4 +61,24 @@ def run(args: argparse.Namespace) -> int:
     from rlt.models.config import TokenConfig
     from rlt.models.rl_token import diagnose_token, train_token
 
+    if args.vla.suffix == ".onnx":
+        return run_onnx(args)
     return run_encoder(args, TokenConfig, partial(train_token, rollouts=args.rollouts), diagnose_token)
+
+
+def run_onnx(args: argparse.Namespace) -> int:
+    """The token on the embeddings of an `rlt.embed/1` ONNX policy (`rlt.models.embed.train_token_onnx`)."""
+    from rlt.models.config import TokenConfig, config_from_overrides
+    from rlt.models.embed import train_token_onnx
+    from rlt.models.rl_token import diagnose_token
+
+    if not args.demos:
+        raise ValueError(f"{args.vla} is an ONNX policy, which names no datasets: pass --data DATASET")
+    if args.rollouts:
+        raise ValueError("--rollouts is for the project's VLA checkpoint; with an ONNX policy, pass the rollout "
+                         "datasets to --data too (every episode of --data is used, failed ones included)")
+    cfg = config_from_overrides(TokenConfig, args.set)
+    checkpoint = train_token_onnx(args.vla, args.demos, args.out, cfg, progress=not args.quiet)
+    if not args.no_diagnose:
+        diagnose_token(checkpoint, args.vla, args.demos)
+    return 0

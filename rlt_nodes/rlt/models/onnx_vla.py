@@ -47,6 +47,20 @@ def read_spec(path: str | Path) -> VlaSpec:
     return VlaSpec.from_metadata({p.key: p.value for p in model.metadata_props}, source=str(path))
 
 
+def ort_session(path: Path, providers: str | Sequence[str] = "auto", threads: int = 0) -> Any:
+    """An ONNX Runtime InferenceSession of `path` on `providers` (see `resolve_providers`), `threads` intra-op
+    threads (0: ONNX Runtime's default)."""
+    import onnxruntime as ort  # deferred: only the serving side needs it
+
+    options = ort.SessionOptions()
+    if threads > 0:
+        options.intra_op_num_threads = threads
+    chosen = resolve_providers(providers, ort.get_available_providers())
+    if CUDA in chosen and hasattr(ort, "preload_dlls"):
+        ort.preload_dlls()  # CUDA + cuDNN from the nvidia wheels of onnxruntime-gpu[cuda,cudnn] (setup.sh --gpu)
+    return ort.InferenceSession(str(path), options, providers=chosen)
+
+
 def resolve_providers(providers: str | Sequence[str], available: Sequence[str]) -> list[str]:
     """ONNX Runtime providers for "auto" (CUDA if available, else CPU), "cpu", "cuda", or an explicit list."""
     if isinstance(providers, str):
@@ -107,18 +121,10 @@ class OnnxVla(_SpecView):
     """A contract-following VLA ONNX file, run with ONNX Runtime."""
 
     def __init__(self, path: str | Path, providers: str | Sequence[str] = "auto", threads: int = 0) -> None:
-        import onnxruntime as ort  # deferred: only the serving side needs it
-
         self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError(f"VLA model {self.path} does not exist; export one with `rlt export vla`")
-        options = ort.SessionOptions()
-        if threads > 0:
-            options.intra_op_num_threads = threads
-        chosen = resolve_providers(providers, ort.get_available_providers())
-        if CUDA in chosen and hasattr(ort, "preload_dlls"):
-            ort.preload_dlls()  # CUDA + cuDNN from the nvidia wheels of onnxruntime-gpu[cuda,cudnn] (setup.sh --gpu)
-        self.session = ort.InferenceSession(str(self.path), options, providers=chosen)
+        self.session = ort_session(self.path, providers, threads)
         self.provider: str = self.session.get_providers()[0]  # the one that runs the graph
         meta = self.session.get_modelmeta().custom_metadata_map
         self.spec = VlaSpec.from_metadata(meta, source=str(self.path))

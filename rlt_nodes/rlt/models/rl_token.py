@@ -1,7 +1,8 @@
 """The RL token (RLT stage 1): compress the frozen VLA's prefix embeddings into one vector z_rl.
 
-This module owns the encoder–decoder (`RlToken`), its training on demonstrations (`train_token`), its checkpoint
-format, and the diagnostics that say whether z_rl is useful (`diagnose_token`).
+This module owns the encoder–decoder (`RlToken`), its training on demonstrations (`train_token` for the project's
+VLA checkpoint; `fit_token` on embeddings from any source, e.g. another lab's ONNX policy via
+`rlt.models.embed`), its checkpoint format, and the diagnostics that say whether z_rl is useful (`diagnose_token`).
 
     encoder: [z_1 .. z_M, e_rl^1 .. e_rl^K] --bidirectional transformer--> outputs at the K e_rl positions
              --concatenate, linear--> + a linear path over the whole prefix --> z_rl[Z]
@@ -57,6 +58,7 @@ another frame (same dropout masks), and a linear (ridge) probe from z_rl to the 
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -254,7 +256,11 @@ def train_token(
     progress: bool = True,
 ) -> Path:
     """Train the RL token on the frozen VLA's embeddings of the VLA's training episodes (plus the training split of
-    base-policy `rollouts`, when given); returns `out_dir/token.pt`."""
+    base-policy `rollouts`, when given); returns `out_dir/token.pt`.
+
+    Another lab's policy (an ONNX file on `rlt.embed/1`) trains through `rlt.models.embed.train_token_onnx`; both
+    end in `fit_token`.
+    """
     cfg = cfg or TokenConfig()
     set_threads(cfg.num_threads)
     vla = load_vla(vla_checkpoint)
@@ -263,16 +269,40 @@ def train_token(
     if rollouts is not None:
         train_frames = Frames.concat([train_frames, rollout_split_frames(rollouts, vla_cfg, cfg)[0]])
     prefix = _frame_prefix(vla, train_frames)  # float32[N, M, d]
-    torch.manual_seed(cfg.seed)
-    model = RlToken(cfg, vla.cfg.d_model, vla.cfg.prefix_len)
-    goal = _goal_targets(model, train_frames)  # float32[N, G], NaN where the episode failed
+    goal_frames = without_images(train_frames)
     del frames, train_frames
+    provenance = {"vla_checkpoint": str(vla_checkpoint), "demos": demo_paths(demos),
+                  "rollouts": demo_paths(rollouts) if rollouts is not None else []}
+    return fit_token(prefix, goal_frames, out_dir, cfg, provenance, progress=progress)
+
+
+def fit_token(prefix: Tensor, frames: Frames, out_dir: str | Path, cfg: TokenConfig, provenance: dict[str, Any], *,
+              progress: bool = True) -> Path:
+    """Train the RL token on precomputed embeddings prefix float32[N, M, E] of `frames` (same order; the goal
+    targets come from their proprio, final proprio and episode outcome, so their images may be dropped first with
+    `without_images`); returns `out_dir/token.pt`.
+
+    The embedding source is the caller's: the project's VLA checkpoint (`train_token`) or another policy's ONNX
+    graph (`rlt.models.embed`). `provenance` (plain values: where the embeddings and frames came from) is stored in
+    the checkpoint after its "d_model" and "prefix_len" (E, M).
+    """
+    if prefix.ndim != 3 or len(prefix) != len(frames):
+        raise ValueError(f"embeddings {tuple(prefix.shape)} do not match {len(frames)} frames: expected "
+                         f"[{len(frames)}, M, E]")
+    n, prefix_len, d_model = prefix.shape
+    torch.manual_seed(cfg.seed)
+    model = RlToken(cfg, d_model, prefix_len)
+    if model.goal_dims and max(cfg.goal_axes) >= frames.proprio.shape[1]:
+        raise ValueError(f"TokenConfig.goal_axes={cfg.goal_axes} index proprio entries, but the frames' proprio has "
+                         f"{frames.proprio.shape[1]}; set goal_axes to the hand x, y, yaw entries or goal_weight=0")
+    goal = _goal_targets(model, frames)  # float32[N, G], NaN where the episode failed
+    del frames
     if cfg.standardize:
         model.set_embedding_stats(prefix)
     model.init_linear_path(prefix, goal, seed=cfg.seed)
 
     def batch_loss(generator: torch.Generator) -> Tensor:
-        idx = torch.randint(len(prefix), (cfg.batch_size,), generator=generator)
+        idx = torch.randint(n, (cfg.batch_size,), generator=generator)
         z_rl = model.encode(prefix[idx])  # float32[B, Z]
         loss = model.loss(prefix[idx], z_rl, generator=generator)
         if model.goal_dims:
@@ -281,9 +311,7 @@ def train_token(
 
     def payload() -> dict[str, Any]:
         return {"kind": CHECKPOINT_KIND, "config": cfg.to_dict(), "model": model.state_dict(),
-                "d_model": vla.cfg.d_model, "prefix_len": vla.cfg.prefix_len,
-                "vla_checkpoint": str(vla_checkpoint), "demos": demo_paths(demos),
-                "rollouts": demo_paths(rollouts) if rollouts is not None else []}
+                "d_model": d_model, "prefix_len": prefix_len, **provenance}
 
     checkpoint = Path(out_dir) / CHECKPOINT_NAME
     schedule = Schedule(cfg.steps, cfg.lr, cfg.warmup_steps, 0.05, cfg.weight_decay, cfg.grad_clip,
@@ -293,6 +321,12 @@ def train_token(
         print(f"RL token: {result.steps} steps, final loss {result.final_loss:.4f}, {result.wall_s:.0f} s "
               f"-> {checkpoint}")
     return checkpoint
+
+
+def without_images(frames: Frames) -> Frames:
+    """`frames` with an empty image array (uint8[N, 0, 1, 1, 3]): what training reads once the embeddings exist,
+    without holding the images (the bulk of a dataset's memory)."""
+    return dataclasses.replace(frames, images=np.zeros((len(frames), 0, 1, 1, 3), np.uint8))
 
 
 def goal_loss(token: RlToken, z_rl: Tensor, target: Tensor) -> Tensor:
@@ -339,7 +373,9 @@ def diagnose_token(
 ) -> dict[str, float]:
     """Reconstruction gaps and the linear probe of the RL token on the VLA's held-out episodes.
 
-    The VLA checkpoint and demos default to those the token was trained with. Returns loss_real, loss_zero,
+    The VLA checkpoint and demos default to those the token was trained with; a token trained on an ONNX policy
+    (`rlt.models.embed`) is diagnosed on that policy's embeddings and its own episode split, and probed only on
+    frames that carry the privileged tip offset. Returns loss_real, loss_zero,
     loss_shuffled (context dropout at the training rate, the same masks for all three), loss_teacher_forced
     (real z_rl, no dropout), loss_mean_embedding (predicting every frame by the training frames' mean
     embedding: the scale of what there is to reconstruct), probe_r2_<x|y|yaw> (ridge on z_rl),
@@ -347,12 +383,23 @@ def diagnose_token(
     frames near the hole only (probe_near_r2_*, probe_proprio_near_r2_*: the critical phase, where offsets are
     millimetres), held_out_frames, held_out_near_frames. Prints a report when `verbose`.
     """
-    vla_checkpoint, _, fit_frames, test_frames = held_out_frames(token_checkpoint, CHECKPOINT_KIND, vla_checkpoint,
-                                                                 demos)
     ckpt = load_checkpoint(token_checkpoint, CHECKPOINT_KIND)
-    token, vla = _token_from_checkpoint(ckpt, token_checkpoint), load_vla(vla_checkpoint)
-    check_compatible(vla, token)
-    test_prefix, fit_prefix = _frame_prefix(vla, test_frames), _frame_prefix(vla, fit_frames)
+    token = _token_from_checkpoint(ckpt, token_checkpoint)
+    vla: Vla | None = None
+    if "embed_model" in ckpt:  # trained on another policy's embeddings (`rlt.models.embed`)
+        from rlt.models.embed import held_out_embeddings
+
+        fit_frames, test_frames, fit_prefix, test_prefix = held_out_embeddings(ckpt, token_checkpoint, vla_checkpoint,
+                                                                               demos)
+    else:
+        if vla_checkpoint is not None and Path(vla_checkpoint).suffix == ".onnx":
+            raise ValueError(f"{token_checkpoint} was trained on the VLA checkpoint {ckpt['vla_checkpoint']}, not on "
+                             f"an ONNX policy; diagnose it with that checkpoint, not {vla_checkpoint}")
+        vla_checkpoint, _, fit_frames, test_frames = held_out_frames(token_checkpoint, CHECKPOINT_KIND,
+                                                                     vla_checkpoint, demos)
+        vla = load_vla(vla_checkpoint)
+        check_compatible(vla, token)
+        test_prefix, fit_prefix = _frame_prefix(vla, test_frames), _frame_prefix(vla, fit_frames)
     z_test, z_fit = _batched(token.encode, test_prefix), _batched(token.encode, fit_prefix)
     mean_embedding = token.standardize(fit_prefix).mean(0)  # float32[M, d]: best guess that ignores the frame
 
@@ -372,7 +419,7 @@ def diagnose_token(
     report.update(probe_report(z_fit.numpy(), z_test.numpy(), fit_frames, test_frames, token.cfg.probe_ridge))
     report.update(goal_report(token, z_test, test_frames))
     rollouts = ckpt.get("rollouts") or []
-    if rollouts and token.goal_dims:  # the goal entries on the base policy's own states, held-out episodes
+    if rollouts and token.goal_dims and vla is not None:  # the goal entries on the base policy's own states
         held_out = rollout_split_frames(rollouts, vla.cfg, token.cfg)[1]
         z_rollout = _batched(token.encode, _frame_prefix(vla, held_out))
         report.update(goal_report(token, z_rollout, held_out, prefix="rollout_"))
@@ -391,12 +438,17 @@ def probe_report(x_fit: np.ndarray, x_test: np.ndarray, fit_frames: Frames, test
     """
     near = np.hypot(test_frames.tip_offset[:, 0], test_frames.tip_offset[:, 1]) <= NEAR_RADIUS  # bool[N]
     report = {"held_out_near_frames": float(near.sum())}
+    # frames without the privileged offset (NaN: datasets recorded on a robot) are left out of the probes
+    fit_known, known = np.isfinite(fit_frames.tip_offset).all(1), np.isfinite(test_frames.tip_offset).all(1)
+    if fit_known.sum() < 2 or known.sum() < 2:
+        return report
     features = {"probe": (x_fit, x_test), "probe_proprio": (fit_frames.proprio, test_frames.proprio)}
     for name, (train_x, test_x) in features.items():
-        for subset, keep in (("", slice(None)), ("near_", near)):
+        for subset, keep in (("", known), ("near_", near)):
             if subset and near.sum() < 2:
                 continue
-            r2 = ridge_probe_r2(train_x, fit_frames.tip_offset, test_x[keep], test_frames.tip_offset[keep], ridge)
+            r2 = ridge_probe_r2(train_x[fit_known], fit_frames.tip_offset[fit_known], test_x[keep],
+                                test_frames.tip_offset[keep], ridge)
             report.update({f"{name}_{subset}r2_{t}": float(v) for t, v in zip(PROBE_TARGETS, r2, strict=True)})
     return report
 
@@ -453,6 +505,8 @@ def format_diagnosis(report: dict[str, float]) -> str:
         row = [report.get(f"{name}_r2_{t}", float("nan"))
                for name in ("probe", "probe_proprio", "probe_near", "probe_proprio_near")]
         lines.append(f"    {t:<8} {row[0]:9.3f} {row[1]:9.3f}   {row[2]:9.3f} {row[3]:9.3f}")
+    if f"probe_r2_{PROBE_TARGETS[0]}" not in report:
+        lines.append("    (no probe: these frames carry no privileged tip offset)")
     goal = [k.removeprefix("goal_rmse_") for k in report if k.startswith("goal_rmse_")]
     if goal:
         rollouts = "rollout_held_out_frames" in report

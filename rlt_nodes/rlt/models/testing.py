@@ -1,13 +1,21 @@
 """Tiny configs and synthetic demonstrations for fast tests of the model code (no simulator, seconds on a CPU).
 
 This module owns only test fixtures' raw material; nothing in the training or serving path imports it.
+`write_dataset` stores synthetic episodes as a dataset folder in the demo layout (`rlt.sim.demos`), for tests of
+commands that read datasets from disk. `CnnChunkPolicy` / `export_cnn_policy`: a chunk policy that is not this
+project's VLA (a CNN and MLPs, no transformer), exported on the embeddings contract rlt.embed/1, for the tests of
+"bring your own VLA".
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
+import torch
 
 from rlt.models.config import ImageFeaturesConfig, TokenConfig, VlaConfig, VlaTrainConfig
 
@@ -74,3 +82,132 @@ def synthetic_episodes(cfg: VlaConfig, episodes: int = 4, steps: int = 12, seed:
         tip = np.concatenate([offsets * 1e-3, np.zeros((steps, 1))], axis=1).astype(np.float32)
         out.append(SyntheticEpisode(images, proprio, actions, tip, k != 1, steps, cfg.instruction))
     return out
+
+
+def write_dataset(path: str | Path, episodes: Sequence[SyntheticEpisode], control_hz: int = 20) -> Path:
+    """Write `episodes` (all with the same cameras) as a new dataset folder in the layout `rlt.sim.demos` reads
+    (`rlt.models.data.load_episodes`); returns `path`. Labels are stored as human actions, stamps at `control_hz`."""
+    from rlt.bagio import BagWriter, header
+    from rlt.sim.demos import (
+        ACTION_TOPIC,
+        EPISODE_GAP_NS,
+        EVENTS_TOPIC,
+        JOINTS_TOPIC,
+        METADATA_KEY,
+        TIP_TOPIC,
+        camera_topic,
+    )
+
+    path, period = Path(path), round(1e9 / control_hz)  # ns per control step
+    cameras = tuple(episodes[0].images)
+    half = episodes[0].proprio.shape[1] // 2  # proprio = joint positions, then their velocities
+    joint_names = [f"joint_{k}" for k in range(half)]
+    with BagWriter(path) as bag:
+        types, store = bag.types, bag.store
+        image_cls, joints_cls = types["sensor_msgs/msg/Image"], types["sensor_msgs/msg/JointState"]
+        chunk_cls, pose_cls, event_cls = (types["rlt_msgs/msg/ActionChunk"], types["geometry_msgs/msg/Pose2D"],
+                                          types["rlt_msgs/msg/EpisodeEvent"])
+        for camera in cameras:
+            bag.add_topic(camera_topic(camera), "sensor_msgs/msg/Image")
+        for topic, kind in ((JOINTS_TOPIC, "sensor_msgs/msg/JointState"), (ACTION_TOPIC, "rlt_msgs/msg/ActionChunk"),
+                            (TIP_TOPIC, "geometry_msgs/msg/Pose2D"), (EVENTS_TOPIC, "rlt_msgs/msg/EpisodeEvent")):
+            bag.add_topic(topic, kind)
+        start = 0
+        for k, ep in enumerate(episodes):
+            steps = len(ep.actions)
+            bag.write(EVENTS_TOPIC, start, event_cls(header=header(store, start), episode_id=k,
+                                                     event=event_cls.START, step=0, detail=ep.instruction))
+            for t in range(steps):
+                stamp = start + t * period
+                for camera in cameras:
+                    image = ep.images[camera][t]  # uint8[S, S, 3]
+                    bag.write(camera_topic(camera), stamp, image_cls(
+                        header=header(store, stamp, camera), height=image.shape[0], width=image.shape[1],
+                        encoding="rgb8", is_bigendian=0, step=image.shape[1] * 3, data=image.reshape(-1)))
+                state = ep.proprio[t].astype(np.float64)
+                bag.write(JOINTS_TOPIC, stamp, joints_cls(header=header(store, stamp), name=joint_names,
+                                                          position=state[:half], velocity=state[half:],
+                                                          effort=np.zeros(0)))
+                bag.write(ACTION_TOPIC, stamp, chunk_cls(
+                    header=header(store, stamp), chunk_id=stamp, source=chunk_cls.SOURCE_HUMAN, policy_version=-1,
+                    axis_names=[f"a{d}" for d in range(ep.actions.shape[1])], chunk_len=1,
+                    data=ep.actions[t].astype(np.float32)))
+                x, y, yaw = (float(v) for v in ep.tip_offset[t])
+                bag.write(TIP_TOPIC, stamp, pose_cls(x=x, y=y, theta=yaw))
+            end = start + steps * period
+            bag.write(EVENTS_TOPIC, end, event_cls(header=header(store, end), episode_id=k,
+                                                   event=event_cls.SUCCESS if ep.success else event_cls.TIMEOUT,
+                                                   step=steps, detail=""))
+            start = end + period + EPISODE_GAP_NS
+        bag.set_metadata(METADATA_KEY, json.dumps({"source": "rlt.models.testing.write_dataset",
+                                                   "episodes": len(episodes), "cameras": cameras,
+                                                   "sim_config": {"cameras": cameras},
+                                                   "instruction": episodes[0].instruction}))
+    return path
+
+
+class CnnChunkPolicy(torch.nn.Module):
+    """A fake of another lab's policy: one CNN shared by two 16 px cameras, an MLP on the 12 proprio values, an MLP
+    chunk head (H = 6 rows of 4 axes) over all the cells. Its embeddings are the CNN's 2x2 output cells of each
+    camera and the proprio feature, each EMBED_DIM wide."""
+
+    IMAGE_SIZE, PROPRIO_DIM, CHUNK_LEN, ACTION_DIM = 16, 12, 6, 4
+    EMBED_DIM = 12  # E
+    PREFIX_LEN = 2 * 4 + 1  # M: 2x2 cells per camera + the proprio token
+
+    def __init__(self) -> None:
+        super().__init__()
+        nn, e = torch.nn, self.EMBED_DIM
+        self.cnn = nn.Sequential(nn.Conv2d(3, 8, 4, stride=4), nn.ReLU(), nn.Conv2d(8, e, 2, stride=2), nn.Tanh())
+        self.state = nn.Sequential(nn.Linear(self.PROPRIO_DIM, 32), nn.Tanh(), nn.Linear(32, e))
+        self.head = nn.Sequential(nn.Linear(self.PREFIX_LEN * e, 64), nn.ReLU(),
+                                  nn.Linear(64, self.CHUNK_LEN * self.ACTION_DIM))
+
+    def forward(self, front: torch.Tensor, wrist: torch.Tensor, proprio: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """uint8[B, S, S, 3] x 2, float32[B, P] -> ref chunk float32[B, H, D] (m, rad), prefix float32[B, M, E]."""
+        cells = [self.cnn(im.permute(0, 3, 1, 2).float() / 255.0).flatten(2).transpose(1, 2) for im in (front, wrist)]
+        prefix = torch.cat([*cells, self.state(proprio)[:, None]], dim=1)  # float32[B, M, E]
+        chunk = 0.004 * torch.tanh(self.head(prefix.flatten(1)))  # float32[B, H·D]
+        return chunk.reshape(-1, self.CHUNK_LEN, self.ACTION_DIM), prefix
+
+
+def export_cnn_policy(path: str | Path, seed: int = 0,
+                      outputs: Sequence[str] = ("ref_chunk", "prefix_embeddings")) -> tuple[CnnChunkPolicy, Path]:
+    """torch.onnx export of a CnnChunkPolicy (opset 18, not the project's 17; symbolic batch) to `path`; stamp its
+    metadata with `rlt.models.embed.stamp_embed_metadata` to put it on the contract."""
+    import warnings
+
+    torch.manual_seed(seed)
+    policy = CnnChunkPolicy().eval()
+    s, p = CnnChunkPolicy.IMAGE_SIZE, CnnChunkPolicy.PROPRIO_DIM
+    sample = (torch.zeros(1, s, s, 3, dtype=torch.uint8), torch.zeros(1, s, s, 3, dtype=torch.uint8),
+              torch.zeros(1, p))
+    names = ["image_front", "image_wrist", "proprio"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(policy, sample, str(path), input_names=names, output_names=list(outputs), opset_version=18,
+                          dynamo=False, dynamic_axes={n: {0: "batch"} for n in [*names, *outputs]})
+    return policy, Path(path)
+
+
+def write_tiny_checkpoints(root: str | Path, proprio_mean: float | None = None, proprio_std: float = 0.5,
+                           vla_name_in_token: str = "") -> tuple[Path, Path]:
+    """An untrained tiny VLA (`tiny_vla_config`; proprio normalized by `proprio_mean`, default -1..1 over the
+    entries, and `proprio_std`) and RL token saved as root/vla.pt, root/token.pt (the token names
+    `vla_name_in_token` as its VLA checkpoint), for export and serving tests."""
+    from rlt.models.checkpoint import save_checkpoint
+    from rlt.models.rl_token import CHECKPOINT_KIND, RlToken
+    from rlt.models.vla import Vla, save_vla
+
+    root = Path(root)
+    cfg = tiny_vla_config()
+    vla = Vla(cfg)
+    mean = np.linspace(-1, 1, cfg.proprio_dim) if proprio_mean is None else np.full(cfg.proprio_dim, proprio_mean)
+    vla.set_proprio_stats(mean, np.full(cfg.proprio_dim, proprio_std))
+    save_vla(root / "vla.pt", vla)
+    token = RlToken(tiny_token_config(), cfg.d_model, cfg.prefix_len)
+    save_checkpoint(root / "token.pt", {"kind": CHECKPOINT_KIND, "config": token.cfg.to_dict(),
+                                        "model": token.state_dict(), "d_model": cfg.d_model,
+                                        "prefix_len": cfg.prefix_len, "vla_checkpoint": vla_name_in_token,
+                                        "demos": []})
+    return root / "vla.pt", root / "token.pt"

@@ -12,11 +12,14 @@ starts after episode k-1 ended, so stamps only increase):
                              dataset of base-policy rollouts, `record_rollouts`: the policy's commanded action,
                              then SOURCE_HUMAN where an operator finished an episode the policy left stalled)
 * `privileged/tip_offset`    geometry_msgs/msg/Pose2D: tip x, y in the hole frame [m], theta = yaw error [rad];
-                             simulator ground truth for probes, never a policy input
+                             simulator ground truth for probes, never a policy input. Optional: a dataset built
+                             from session recordings (`rlt.dataset`, `rlt dataset build`) has none, and reads back
+                             with `tip_offset` all NaN
 * `episode/events`           rlt_msgs/msg/EpisodeEvent: START (detail = the language instruction) at the first
-                             step, then SUCCESS or TIMEOUT (step = duration) one control period after the last
+                             step, then SUCCESS, FAILURE or TIMEOUT (step = duration) one control period after the last
 
-Dataset-level metadata (configs, instruction, counts) is JSON under the bag's custom-data key `rlt/dataset`.
+Dataset-level metadata (configs, instruction, counts) is JSON under the bag's custom-data key `rlt/dataset`; the
+cameras are its `cameras`, or those of its `sim_config` (datasets recorded in the simulator).
 """
 
 from __future__ import annotations
@@ -67,10 +70,12 @@ class DemoEpisode:
     images: dict[str, np.ndarray]  # camera -> uint8[T, H, W, 3]
     proprio: np.ndarray  # float32[T, 12], rlt.sim.env.PROPRIO_NAMES order
     actions: np.ndarray  # float32[T, 4], clean labels in AXIS_NAMES order (m, rad per step)
-    tip_offset: np.ndarray  # float32[T, 3], privileged: tip x, y in the hole frame [m], yaw error [rad]
+    tip_offset: np.ndarray  # float32[T, 3], privileged: tip x, y in the hole frame [m], yaw error [rad]; NaN if absent
     success: bool
     duration: int
     instruction: str
+    sources: np.ndarray  # uint8[T], rlt.types.Source of each step's action (HUMAN: an intervention)
+    outcome: str  # the end event: "success", "failure" or "timeout"
 
 
 def record_demos(
@@ -268,22 +273,32 @@ def read_dataset_info(path: Path | str) -> dict[str, Any]:
 
 
 def load_demos(path: Path | str) -> list[DemoEpisode]:
-    """All episodes of the dataset at `path` (a folder written by `record_demos`), in recording order."""
+    """All episodes of the dataset at `path` (a folder written by `record_demos`, `record_rollouts` or
+    `rlt.dataset.build_dataset`), in recording order. Without the privileged topic, `tip_offset` is NaN."""
     with BagReader(path) as bag:
         info = _dataset_info(bag)
-        cameras = tuple(info["sim_config"]["cameras"])
+        cameras = tuple(info["cameras"] if "cameras" in info else info["sim_config"]["cameras"])
+        topics = [camera_topic(c) for c in cameras] + [JOINTS_TOPIC, ACTION_TOPIC]
+        privileged = TIP_TOPIC in bag.topics
+        if privileged:
+            topics.append(TIP_TOPIC)
+        missing = [t for t in [*topics, EVENTS_TOPIC] if t not in bag.topics]
+        if missing:
+            raise ValueError(f"{path}: dataset without topic(s) {', '.join(missing)}; present: {', '.join(bag.topics)}")
         starts: list[int] = []  # stamp of each episode's START, increasing
         episodes: list[dict[str, Any]] = []
         for _, stamp, event in bag.messages([EVENTS_TOPIC]):
             if event.event == event.START:
                 starts.append(stamp)
-                episodes.append({"instruction": event.detail, "rows": defaultdict(list)})
+                episodes.append({"instruction": event.detail, "rows": defaultdict(list), "sources": []})
             else:
-                episodes[-1].update(success=event.event == event.SUCCESS, duration=event.step)
-        topics = [camera_topic(c) for c in cameras] + [JOINTS_TOPIC, ACTION_TOPIC, TIP_TOPIC]
+                outcome = {event.SUCCESS: "success", event.FAILURE: "failure"}.get(event.event, "timeout")
+                episodes[-1].update(success=event.event == event.SUCCESS, duration=event.step, outcome=outcome)
         for topic, stamp, msg in bag.messages(topics):
             episode = episodes[bisect.bisect_right(starts, stamp) - 1]
             episode["rows"][topic].append(_row(topic, msg))
+            if topic == ACTION_TOPIC:
+                episode["sources"].append(msg.source)
     demos = []
     for k, episode in enumerate(episodes):
         rows, duration = episode["rows"], episode.get("duration")
@@ -295,10 +310,13 @@ def load_demos(path: Path | str) -> list[DemoEpisode]:
                 images={c: np.stack(rows[camera_topic(c)]) for c in cameras},
                 proprio=np.stack(rows[JOINTS_TOPIC]).astype(np.float32),
                 actions=np.stack(rows[ACTION_TOPIC]),
-                tip_offset=np.stack(rows[TIP_TOPIC]).astype(np.float32),
+                tip_offset=(np.stack(rows[TIP_TOPIC]).astype(np.float32) if privileged
+                            else np.full((duration, 3), np.nan, np.float32)),
                 success=episode["success"],
                 duration=duration,
                 instruction=episode["instruction"],
+                sources=np.array(episode["sources"], np.uint8),
+                outcome=episode["outcome"],
             )
         )
     return demos
