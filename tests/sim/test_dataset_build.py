@@ -243,10 +243,11 @@ def test_metadata_and_dropped_episodes(built):
         assert not any("color" in t for t in bag.topics)
 
 
-def test_training_runs_without_privileged_data(built, tmp_path, capsys):
+def test_vla_token_and_image_features_train_without_privileged_data(built, tmp_path, capsys):
     from rlt.models.bc import train_vla
+    from rlt.models.image_features import diagnose_image_features, train_image_features
     from rlt.models.rl_token import diagnose_token, train_token
-    from rlt.models.testing import tiny_token_config, tiny_train_config, tiny_vla_config
+    from rlt.models.testing import tiny_image_features_config, tiny_token_config, tiny_train_config, tiny_vla_config
 
     root = built[0]
     dataset = root / "dataset"
@@ -260,6 +261,10 @@ def test_training_runs_without_privileged_data(built, tmp_path, capsys):
     vla = train_vla(dataset, tmp_path / "vla", cfg, tiny_train_config(holdout_fraction=0.4), progress=False)
     token = train_token(vla, dataset, tmp_path / "token", tiny_token_config(), progress=False)
     report = diagnose_token(token)  # the checkpoint's dataset path, no privileged topic: no probe, no crash
+    assert "probe_r2_x" not in report and np.isfinite(report["loss_real"])
+    assert "no probe" in capsys.readouterr().out
+    features = train_image_features(vla, dataset, tmp_path / "features", tiny_image_features_config(), progress=False)
+    report = diagnose_image_features(features, vla, dataset)
     assert "probe_r2_x" not in report and np.isfinite(report["loss_real"])
     assert "no probe" in capsys.readouterr().out
 

@@ -36,7 +36,7 @@ from rlt.models.checkpoint import load_checkpoint, save_checkpoint
 from rlt.models.config import ImageFeaturesConfig, VlaConfig
 from rlt.models.data import random_shift
 from rlt.models.layers import init_weights
-from rlt.models.rl_token import PROBE_TARGETS, held_out_frames, probe_report, vla_split_frames
+from rlt.models.rl_token import held_out_frames, probe_report, probe_table, vla_split_frames
 from rlt.models.trainer import Schedule, fit, set_threads
 
 CHECKPOINT_KIND = "rlt.image_features"
@@ -232,21 +232,14 @@ def diagnose_image_features(
 def format_diagnosis(report: dict[str, float]) -> str:
     """Human-readable report of `diagnose_image_features`."""
     real, shuffled, mean = report["loss_real"], report["loss_shuffled"], report["loss_mean_image"]
-    near_title = f"near the hole ({int(report['held_out_near_frames'])})"
     lines = [
         f"image-feature diagnostics on {int(report['held_out_frames'])} held-out frames",
         "  reconstruction MSE (pixels in [-0.5, 0.5]; lower is better)",
         f"    own features       {real:9.5f}",
         f"    shuffled features  {shuffled:9.5f}   ({shuffled / real:.2f}x own)",
         f"    mean image         {mean:9.5f}   ({mean / real:.2f}x own; ignores the frame)",
-        "  linear probe R² of the tip-to-hole offset (ridge fit on training episodes, scored on held-out ones)",
-        f"    {'':<8} {'all held-out frames':>19}   {near_title:>19}",
-        f"    {'target':<8} {'features':>9} {'proprio':>9}   {'features':>9} {'proprio':>9}",
+        *probe_table(report, "features"),
     ]
-    for t in PROBE_TARGETS:
-        row = [report.get(f"{name}_r2_{t}", float("nan"))
-               for name in ("probe", "probe_proprio", "probe_near", "probe_proprio_near")]
-        lines.append(f"    {t:<8} {row[0]:9.3f} {row[1]:9.3f}   {row[2]:9.3f} {row[3]:9.3f}")
     return "\n".join(lines)
 
 

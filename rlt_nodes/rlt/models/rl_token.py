@@ -485,10 +485,27 @@ def goal_report(token: RlToken, z_rl: Tensor, frames: Frames, prefix: str = "") 
     return report
 
 
+def probe_table(report: dict[str, float], features: str) -> list[str]:
+    """The report lines of `probe_report`'s R² (the probe on `features` and on proprio, all and near the hole), or
+    one line saying there is no probe (frames without the privileged tip offset: datasets recorded on a robot)."""
+    if f"probe_r2_{PROBE_TARGETS[0]}" not in report:
+        return ["  linear probe of the tip-to-hole offset: no probe (these frames carry no privileged tip offset)"]
+    near_title = f"near the hole ({int(report['held_out_near_frames'])})"
+    lines = [
+        "  linear probe R² of the tip-to-hole offset (ridge fit on training episodes, scored on held-out ones)",
+        f"    {'':<8} {'all held-out frames':>19}   {near_title:>19}",
+        f"    {'target':<8} {features:>9} {'proprio':>9}   {features:>9} {'proprio':>9}",
+    ]
+    for t in PROBE_TARGETS:
+        row = [report.get(f"{name}_r2_{t}", float("nan"))  # nan: no held-out frame near the hole
+               for name in ("probe", "probe_proprio", "probe_near", "probe_proprio_near")]
+        lines.append(f"    {t:<8} {row[0]:9.3f} {row[1]:9.3f}   {row[2]:9.3f} {row[3]:9.3f}")
+    return lines
+
+
 def format_diagnosis(report: dict[str, float]) -> str:
     """Human-readable report of `diagnose_token`."""
     real, zero, shuffled = report["loss_real"], report["loss_zero"], report["loss_shuffled"]
-    near_title = f"near the hole ({int(report['held_out_near_frames'])})"
     lines = [
         f"RL-token diagnostics on {int(report['held_out_frames'])} held-out frames",
         "  reconstruction loss (context dropout as in training; lower is better)",
@@ -497,16 +514,8 @@ def format_diagnosis(report: dict[str, float]) -> str:
         f"    shuffled z_rl  {shuffled:9.4f}   ({shuffled / real:.2f}x real)",
         f"    real, no dropout {report['loss_teacher_forced']:7.4f}",
         f"    mean embedding {report['loss_mean_embedding']:9.4f}   (ignores the frame)",
-        "  linear probe R² of the tip-to-hole offset (ridge fit on training episodes, scored on held-out ones)",
-        f"    {'':<8} {'all held-out frames':>19}   {near_title:>19}",
-        f"    {'target':<8} {'z_rl':>9} {'proprio':>9}   {'z_rl':>9} {'proprio':>9}",
+        *probe_table(report, "z_rl"),
     ]
-    for t in PROBE_TARGETS:
-        row = [report.get(f"{name}_r2_{t}", float("nan"))
-               for name in ("probe", "probe_proprio", "probe_near", "probe_proprio_near")]
-        lines.append(f"    {t:<8} {row[0]:9.3f} {row[1]:9.3f}   {row[2]:9.3f} {row[3]:9.3f}")
-    if f"probe_r2_{PROBE_TARGETS[0]}" not in report:
-        lines.append("    (no probe: these frames carry no privileged tip offset)")
     goal = [k.removeprefix("goal_rmse_") for k in report if k.startswith("goal_rmse_")]
     if goal:
         rollouts = "rollout_held_out_frames" in report
