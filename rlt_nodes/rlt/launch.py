@@ -170,6 +170,7 @@ def single(executable: str, name: str, params: Mapping[str, object], namespace: 
 
 RESPAWN_DELAY_S = (0.5, 15.0)  # s: first and longest wait before a respawn; doubles while restarts keep failing
 RESPAWN_STABLE_S = 30.0  # s: a node that ran this long before dying is respawned after the first delay again
+STARTUP_ERROR = 2  # the exit code of a node whose construction failed (rlt_nodes.runner.run_node)
 
 
 class Supervisor:
@@ -177,7 +178,8 @@ class Supervisor:
 
     A node that is not required and dies (any exit code but 0) is respawned with back-off, as `ros2 launch` does
     with `respawn=True`: the session goes on, the arm held by the required node meanwhile. Its log continues in the
-    same file. `restarts` counts the respawns per node and `deaths` lists (node, exit code) in order.
+    same file. `restarts` counts the respawns per node and `deaths` lists (node, exit code) in order. A node that
+    fails at its first start (exit 2: a bad parameter or a missing model) stops the session instead, naming why.
     """
 
     def __init__(
@@ -198,6 +200,7 @@ class Supervisor:
         self._started_at: dict[str, float] = {}
         self._respawn_at: dict[str, float] = {}  # node -> when to start it again
         self._delay: dict[str, float] = {}
+        self._respawning_at_stop: set[str] = set()
         self._stop_reason = ""
 
     def start(self) -> None:
@@ -208,13 +211,17 @@ class Supervisor:
 
     def _spawn(self, launch: Launch, mode: str) -> None:
         out = open(self.log_dir / f"{launch.node.name}.log", mode) if self.log_dir else None  # noqa: SIM115
-        self.procs[launch.node.name] = subprocess.Popen(
-            launch.cmd,
-            env=dict(launch.env),
-            stdout=out,
-            stderr=subprocess.STDOUT if out else None,
-            start_new_session=True,  # our SIGINT reaches them only through stop(), once
-        )
+        try:
+            self.procs[launch.node.name] = subprocess.Popen(
+                launch.cmd,
+                env=dict(launch.env),
+                stdout=out,
+                stderr=subprocess.STDOUT if out else None,
+                start_new_session=True,  # our SIGINT reaches them only through stop(), once
+            )
+        finally:
+            if out is not None:
+                out.close()  # the child has its own descriptor: a node respawned all day leaks none here
         self._started_at[launch.node.name] = time.monotonic()
 
     def run(self, timeout_s: float = 0.0) -> int:
@@ -229,8 +236,8 @@ class Supervisor:
                 if time.monotonic() > deadline:
                     self._stop_reason = f"timeout after {timeout_s:.0f} s"
                 time.sleep(0.05)
-            self.stop()
         finally:
+            self.stop()  # also when starting or respawning raised: no node is left running, the arm's included
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         return self.exit_code()
@@ -254,26 +261,41 @@ class Supervisor:
                 self._stop_reason = f"{name} exited with {code}"
             return
         self.deaths.append((name, code))
+        if code == STARTUP_ERROR and name not in self._delay:
+            # failed before it ever ran (a bad parameter, a missing model): the same start fails again, so the
+            # session stops with the node's own one-line reason; once it has run, exit 2 is a lost device: respawn
+            self._stop_reason = f"{name} failed at startup (exit {code}){self._last_line(name)}"
+            return
         first, longest = RESPAWN_DELAY_S
         stable = now - self._started_at[name] >= RESPAWN_STABLE_S
         delay = first if stable or name not in self._delay else min(2 * self._delay[name], longest)
         self._delay[name], self._respawn_at[name] = delay, now + delay
         self.log(f"{name} exited with {code}: respawning in {delay:g} s (restart {self.restarts[name] + 1})")
 
+    def _last_line(self, name: str) -> str:
+        path = self.log_dir / f"{name}.log" if self.log_dir else None
+        lines = path.read_text(errors="replace").strip().splitlines() if path and path.is_file() else []
+        return f": {lines[-1]}" if lines else ""
+
     @property
     def stop_reason(self) -> str:
         return self._stop_reason
 
     def exit_code(self) -> int:
-        failed = {n: c for n, c in self.returncodes.items() if c not in (0, -signal.SIGINT, -signal.SIGTERM)}
+        failed = {n: c for n, c in self.returncodes.items()
+                  if c not in (0, -signal.SIGINT, -signal.SIGTERM) and n not in self._respawning_at_stop}
+        if self._stop_reason.startswith(tuple(f"{n} failed at startup" for n in self.procs)):
+            return 1
         if self._stop_reason.startswith(("timeout", "signal")):
             return 1 if failed else (130 if self._stop_reason.startswith("signal") else 124)
         return 1 if failed else 0
 
     def stop(self) -> None:
         """SIGINT every running node, then SIGTERM, then SIGKILL, each after the grace period."""
+        # a node that died and waits for its respawn has had its death handled (`deaths`): not a failure at the end
+        self._respawning_at_stop |= set(self._respawn_at)
+        self._respawn_at.clear()
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
-            self._respawn_at.clear()
             running = {n: p for n, p in self.procs.items() if p.poll() is None}
             if not running:
                 break

@@ -140,7 +140,7 @@ class Teleop:
             )
         self.mapping, self.cfg = mapping, cfg
         self._buttons: tuple[int, ...] = ()  # previous state, for press / release edges
-        self._joy_ns = 0  # stamp of the latest Joy state
+        self._joy_ns = self._joy_wall_ns = 0  # when the latest Joy state came: node clock, wall (steady) clock
         self._next_chunk_id = 0
         self.last_chunk: ActionChunk | None = None  # the chunk of the latest state while the dead-man is held
 
@@ -157,11 +157,14 @@ class Teleop:
                 out[j] = scale * axis_value(axes[index], self.mapping.deadzone)
         return out
 
-    def on_joy(self, axes: Sequence[float], buttons: Sequence[int], stamp_ns: int) -> TeleopOutput:
-        """Map one Joy state (axes in [-1, 1], buttons 0/1) at time `stamp_ns`; see the module docstring."""
+    def on_joy(self, axes: Sequence[float], buttons: Sequence[int], stamp_ns: int,
+               wall_ns: int | None = None) -> TeleopOutput:
+        """Map one Joy state (axes in [-1, 1], buttons 0/1) at time `stamp_ns`; see the module docstring.
+
+        wall_ns: the steady clock at arrival, when the node clock is sim time (see `expire`)."""
         previous, current = self._buttons, tuple(int(b) for b in buttons)
         self._buttons = current
-        self._joy_ns = stamp_ns
+        self._joy_ns, self._joy_wall_ns = stamp_ns, stamp_ns if wall_ns is None else wall_ns
         deadman = self.mapping.deadman_button
         events: list[EpisodeEvent] = []
         was, now = self._pressed(previous, deadman), self._pressed(current, deadman)
@@ -178,11 +181,15 @@ class Teleop:
         self.last_chunk = self._chunk(axes, stamp_ns) if now else None
         return TeleopOutput(self.last_chunk, events)
 
-    def expire(self, stamp_ns: int) -> EpisodeEvent | None:
+    def expire(self, stamp_ns: int, wall_ns: int | None = None) -> EpisodeEvent | None:
         """INTERVENE_END (and no more human chunks) when engaged and no Joy came for `joy_timeout_s` before
-        `stamp_ns`: a dead-man held on a gamepad that went silent must not keep the last deflection driving."""
+        `stamp_ns` and, when given, before `wall_ns` too: a dead-man held on a gamepad that went silent must not keep
+        the last deflection driving. Both clocks must show the silence: in a lockstep sim, sim time races ahead of a
+        pad that repeats on the wall clock, and stands still under a scripted human that publishes per sim step."""
         timeout_ns = int(self.cfg.joy_timeout_s * 1e9)
         if self.last_chunk is None or not timeout_ns or stamp_ns - self._joy_ns <= timeout_ns:
+            return None
+        if wall_ns is not None and wall_ns - self._joy_wall_ns <= timeout_ns:
             return None
         self.last_chunk, self._buttons = None, ()
         silent = (stamp_ns - self._joy_ns) / 1e9

@@ -25,7 +25,7 @@ from rlt.types import PolicyWeights as Weights
 from rlt_nodes import convert, qos
 from rlt_nodes.boundary import subscribe
 from rlt_nodes.params import declare, declare_rl_config
-from rlt_nodes.runner import run_node
+from rlt_nodes.runner import finish, run_node
 
 
 class LearnerNode(Node):
@@ -36,10 +36,14 @@ class LearnerNode(Node):
         self.learner = Learner(declare_rl_config(self))
         self.checkpoint_dir = declare(self, "checkpoint_dir", "")
         self.checkpoint_every = declare(self, "checkpoint_every_s", 60.0)
+        if self.checkpoint_every <= 0:
+            raise ValueError(f"parameter checkpoint_every_s={self.checkpoint_every}: must be > 0 (seconds)")
         if self.checkpoint_dir:  # checkpoint + journal: everything received before a stop or a SIGKILL, once
             summary = self.learner.resume(self.checkpoint_dir)
             self.get_logger().info(f"resumed from {self.checkpoint_dir}: {summary}; {self.learner.updates} updates, "
                                    f"{len(self.learner.buffer)} transitions")
+        else:  # nothing persists: versions start above any an earlier process could have published (µs since epoch)
+            self.learner.start_versions_after(time.time_ns() // 1000)
         self.latest: Weights | None = None
         self.pub = self.create_publisher(PolicyWeights, "rl/actor_weights", qos.LATCHED)
         subscribe(self, Transition, "rl/transitions", self.on_transition, qos.REPLAY)
@@ -53,7 +57,12 @@ class LearnerNode(Node):
             self.create_timer(self.checkpoint_every, self.save, clock=steady)
 
     def on_transition(self, msg: Transition) -> None:
-        self.learner.add(convert.transition_from_msg(msg))
+        transition = convert.transition_from_msg(msg)
+        try:
+            self.learner.add(transition)
+        except OSError as exc:  # the journal cannot be written: end, so the respawned learner gets it re-delivered
+            self.get_logger().fatal(f"journal write failed ({exc}): exiting for a respawn")
+            finish(self, 1)
 
     def publish_weights(self, learner_step: int, arrays: dict) -> None:
         version, now = self.learner.next_weights_version(), self.get_clock().now().nanoseconds

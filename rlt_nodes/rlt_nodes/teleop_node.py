@@ -9,6 +9,8 @@ scripted human. The mapping (per device YAML, `mapping`) and all decisions are i
 
 from __future__ import annotations
 
+import time
+
 from rclpy.node import Node
 from rlt_msgs.msg import ActionChunk, EpisodeEvent
 from sensor_msgs.msg import Joy
@@ -46,7 +48,7 @@ class TeleopNode(Node):
     def on_joy(self, msg: Joy) -> None:
         joy = convert.joy_from_msg(msg)
         # stamped with this node's clock, not the Joy's: repeats, releases and chunks then share one time base
-        out = self.teleop.on_joy(joy.axes, joy.buttons, self.now_ns())
+        out = self.teleop.on_joy(joy.axes, joy.buttons, self.now_ns(), time.monotonic_ns())
         for event in out.events:
             self.pub_events.publish(convert.event_to_msg(event))
             self.get_logger().info(f"operator: {event.event.name} ({event.detail})")
@@ -56,7 +58,7 @@ class TeleopNode(Node):
 
     def repeat(self) -> None:
         now = self.now_ns()
-        released = self.teleop.expire(now)
+        released = self.teleop.expire(now, time.monotonic_ns())
         if released is not None:
             self.pub_events.publish(convert.event_to_msg(released))
             self.get_logger().warning(f"operator released: {released.detail} (gamepad or joystick node gone?)")

@@ -2,6 +2,7 @@
 
 import importlib.util
 import sys
+import time
 import types
 from pathlib import Path
 
@@ -155,3 +156,26 @@ time.sleep(0.5)
     assert lines == ["flaky exited with 1: respawning in 0.5 s (restart 1)",
                      "flaky exited with -9: respawning in 1 s (restart 2)"]
     assert (tmp_path / "logs" / "flaky.log").read_text().startswith("run 0\nrun 1\nrun 2\n")  # one file, appended
+
+
+def test_a_node_failing_at_its_first_start_stops_the_session_with_its_reason(tmp_path):
+    bad = Launch(NodeSpec("bad", "bad", required=False), (sys.executable, "-c", """
+print("[LearnerNode] startup error: parameter checkpoint_every_s='abc': expected float, got str", flush=True)
+raise SystemExit(2)
+"""), {})
+    arm = Launch(NodeSpec("arm", "arm"), (sys.executable, "-c", "import time; time.sleep(60)"), {})
+    supervisor = Supervisor([bad, arm], log_dir=tmp_path, grace_s=5, log=lambda line: None)
+    t0 = time.monotonic()
+    assert supervisor.run(timeout_s=30) == 1 and time.monotonic() - t0 < 15  # not respawned for ever
+    assert supervisor.stop_reason == ("bad failed at startup (exit 2): [LearnerNode] startup error: parameter "
+                                      "checkpoint_every_s='abc': expected float, got str")
+    assert supervisor.restarts["bad"] == 0 and supervisor.returncodes["arm"] < 0
+
+
+def test_a_node_waiting_for_its_respawn_when_the_session_ends_is_no_failure():
+    crash = Launch(NodeSpec("crash", "crash", required=False),
+                   (sys.executable, "-c", "import os, signal, time; time.sleep(0.3); os.kill(os.getpid(), 9)"), {})
+    driver = Launch(NodeSpec("driver", "driver"), (sys.executable, "-c", "import time; time.sleep(0.6)"), {})
+    supervisor = Supervisor([crash, driver], grace_s=5, log=lambda line: None)
+    assert supervisor.run(timeout_s=30) == 0, (supervisor.stop_reason, supervisor.returncodes)
+    assert supervisor.deaths[0] == ("crash", -9)

@@ -184,3 +184,11 @@ def test_goal_perception_reads_the_leading_token_entries_in_goal_units():
     z = vla.infer(images, proprio)[1]
     np.testing.assert_allclose(estimate, z[:3] * np.array([0.002, 0.002, 0.02]), rtol=1e-6)
     assert estimate.shape == (3,)
+
+
+def test_an_export_that_fails_its_check_leaves_the_served_model_in_place(tiny_checkpoints, tmp_path):
+    served = tmp_path / "vla.onnx"
+    served.write_bytes(b"the model being served")
+    with pytest.raises(AssertionError, match="ONNX Runtime and PyTorch differ"):
+        export_onnx(*tiny_checkpoints, served, tolerance=-1.0)  # no difference passes a negative tolerance
+    assert served.read_bytes() == b"the model being served" and not list(tmp_path.glob(".*.tmp"))

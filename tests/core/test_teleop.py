@@ -91,6 +91,10 @@ def test_a_silent_gamepad_releases_the_deadman_instead_of_repeating_its_last_def
     assert teleop.repeat(650_000_000) is None and not teleop.engaged and teleop.expire(700_000_000) is None
     again = teleop.on_joy(axes(a1=0.5), buttons(4), 800_000_000)  # back, dead-man still held: a new intervention
     assert [e.event for e in again.events] == [Event.INTERVENE_BEGIN] and again.chunk is not None
+    both = Teleop(XBOX, CFG)  # a node on sim time: both clocks must show the silence
+    both.on_joy(axes(a1=0.5), buttons(4), 0, wall_ns=0)
+    assert both.expire(10**10, wall_ns=100_000_000) is None  # sim time raced ahead, the pad repeats in wall time
+    assert both.expire(10**10, wall_ns=600_000_000).event is Event.INTERVENE_END
     never = Teleop(XBOX, TeleopConfig(chunk_len=4, joy_timeout_s=0.0))
     never.on_joy(axes(a1=0.5), buttons(4), 0)
     assert never.expire(10**12) is None and never.repeat(10**12) is not None

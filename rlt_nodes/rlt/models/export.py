@@ -32,8 +32,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -57,6 +58,7 @@ from rlt.models.image_features import ImageFeatures, load_image_features
 from rlt.models.rl_token import RlToken, load_token
 from rlt.models.vla import Vla, load_vla
 
+T = TypeVar("T")
 OPSET = 17
 ENCODER_PREFIX = "rlt_token/"  # prefix of the token encoder's internal names inside a composed graph
 
@@ -154,9 +156,20 @@ def export_onnx(vla_checkpoint: str | Path, encoder_checkpoint: str | Path, out_
     proto.producer_name = "rlt.models.export"
     onnx.checker.check_model(proto)
     onnx.save(proto, str(tmp))
-    tmp.replace(out_path)
-    chunk_diff, token_diff = _compare(model, out_path, check_samples, tolerance)
+    chunk_diff, token_diff = _verified(tmp, out_path, lambda path: _compare(model, path, check_samples, tolerance))
     return ExportReport(out_path, spec, chunk_diff, token_diff)
+
+
+def _verified(tmp: Path, out_path: Path, verify: Callable[[Path], T]) -> T:
+    """`verify(tmp)`, then `tmp` moved to `out_path`; a failed check removes `tmp` and leaves `out_path` as it was
+    (the model being served is never replaced by one that failed its check)."""
+    try:
+        result = verify(tmp)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    tmp.replace(out_path)
+    return result
 
 
 def _sample_inputs(model: ExportedVla, seed: int) -> tuple[Tensor, ...]:
@@ -239,16 +252,20 @@ def export_embed_onnx(vla_checkpoint: str | Path, out_path: str | Path, *, check
     proto.producer_name = "rlt.models.export"
     onnx.save(proto, str(tmp))
     spec = stamp_embed_metadata(tmp, action_names=cfg.action_names, instruction=cfg.instruction)
-    tmp.replace(out_path)
-    runtime = OnnxEmbedder(out_path, providers="cpu")
-    worst = [0.0, 0.0]
-    for seed in range(check_samples):
-        inputs = _sample_observation(vla, seed + 1)
-        with torch.no_grad():
-            expected = [t.numpy() for t in model(*inputs)]
-        got = runtime.embed(torch.stack(inputs[:-1], dim=1).numpy(), inputs[-1].numpy())
-        for k, (name, e, g) in enumerate(zip((REF_CHUNK_OUTPUT, PREFIX_OUTPUT), expected, got, strict=True)):
-            worst[k] = max(worst[k], _check_close(e, g, tolerance, f"{out_path}: ONNX Runtime vs PyTorch, {name}"))
+
+    def verify(path: Path) -> list[float]:
+        runtime = OnnxEmbedder(path, providers="cpu")
+        worst = [0.0, 0.0]
+        for seed in range(check_samples):
+            inputs = _sample_observation(vla, seed + 1)
+            with torch.no_grad():
+                expected = [t.numpy() for t in model(*inputs)]
+            got = runtime.embed(torch.stack(inputs[:-1], dim=1).numpy(), inputs[-1].numpy())
+            for k, (name, e, g) in enumerate(zip((REF_CHUNK_OUTPUT, PREFIX_OUTPUT), expected, got, strict=True)):
+                worst[k] = max(worst[k], _check_close(e, g, tolerance, f"{out_path}: ONNX Runtime vs PyTorch, {name}"))
+        return worst
+
+    worst = _verified(tmp, out_path, verify)
     return EmbedExportReport(out_path, spec, worst[0], worst[1])
 
 
@@ -323,8 +340,8 @@ def compose_onnx(policy_path: str | Path, token_checkpoint: str | Path, out_path
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(f".{out_path.name}.tmp")
     onnx.save(composed, str(tmp))
-    tmp.replace(out_path)
-    diffs = _compare_composed(out_path, policy_path, encoder, encoder_model, check_samples, tolerance)
+    diffs = _verified(tmp, out_path, lambda path: _compare_composed(path, policy_path, encoder, encoder_model,
+                                                                      check_samples, tolerance))
     return ComposeReport(out_path, spec, policy_spec, *diffs)
 
 

@@ -110,6 +110,11 @@ class Learner:
             self._weights_version = version
         return version
 
+    def start_versions_after(self, version: int) -> None:
+        """Number the next snapshots after `version` at least (a learner without a journal: see the node)."""
+        with self._data_lock:
+            self._weights_version = max(self._weights_version, int(version))
+
     @property
     def weights_version(self) -> int:
         """The highest version `next_weights_version` returned (0: none yet)."""
