@@ -110,6 +110,9 @@ class RecordedEpisode:
     sources: np.ndarray  # uint8[T], rlt.types.Source of each row
     proprio: np.ndarray  # float32[T, 2J], joint positions then velocities
     pace_ns: np.ndarray  # float64[R], per request reporting rows: ns since the previous request / rows reported
+    end_ns: int = 0  # header stamp of its end event (the outcome)
+    # float32[2J]: the joint state at the end event, after the last executed row: the pose the goal entries learn
+    final_proprio: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.float32))
     image_index: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)  # camera -> int64[T], message index
     images: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)  # camera -> uint8[T, S, S, 3]
 
@@ -395,6 +398,7 @@ def _steps(record: dict[str, Any], path: Path, state: _Shared) -> RecordedEpisod
         sources=np.array(sources, np.uint8),
         proprio=np.zeros((0, 2 * len(state.joint_names)), np.float32),
         pace_ns=np.array(pace),
+        end_ns=record["end_ns"],
     )
 
 
@@ -420,6 +424,9 @@ def _observe(episode: RecordedEpisode, joints: dict[str, np.ndarray], images: di
     if bad >= 0:
         raise missing(topics["joints"], bad)
     episode.proprio = joints["proprio"][pos]
+    # the pose at the outcome (a SUCCESS: the peg in the hole), the last observation if no joint state is that fresh
+    end, late = _latest(joints["stamp"], np.array([episode.end_ns], np.int64), max_age_ns)
+    episode.final_proprio = (joints["proprio"][end[0]] if late < 0 else episode.proprio[-1]).astype(np.float32)
     for camera, topic in topics["cameras"].items():
         pos, bad = _latest(images[camera]["stamp"], episode.obs_ns, max_age_ns)
         if bad >= 0:
@@ -523,7 +530,8 @@ def _metadata(bags: Sequence[Path | str], episodes: list[RecordedEpisode], dropp
         "dropped": dropped,
         "episode_list": [
             {"bag": e.bag, "episode_id": e.episode_id, "start_ns": e.start_ns, "outcome": e.outcome,
-             "steps": len(e.actions), "human_steps": n, "handoff_step": e.handoff_step}
+             "steps": len(e.actions), "human_steps": n, "handoff_step": e.handoff_step,
+             "final_proprio": [float(v) for v in e.final_proprio]}
             for e, n in zip(episodes, human, strict=True)
         ],
     }

@@ -2,12 +2,13 @@
 
 Every node subscribes through `subscribe`: a message that fails conversion or validation, or whose handling raises
 inside the core, is dropped, and the node keeps running. No process exits because of what another one sent. Drops
-are logged per topic and rate-limited: the first at once, then at most one line per `window_s`, carrying the count
-of drops since the previous line, so a peer that floods garbage cannot flood the log.
+are logged per topic and kind of fault (`drop_kind`) and rate-limited: the first at once, then at most one line per
+`window_s`, carrying the count of drops since the previous line, so a peer that floods garbage cannot flood the log.
 """
 
 from __future__ import annotations
 
+import re
 import time
 import traceback
 from collections.abc import Callable
@@ -20,12 +21,18 @@ from rclpy.subscription import Subscription
 LOG_WINDOW_S = 10.0  # s between two log lines about the same topic: one line per burst of bad messages
 
 
+def drop_kind(exc: Exception) -> str:
+    """What was wrong, for rate-limiting: the exception type and its message with the numbers masked (the field
+    and the rule broken, not the values), so each kind of bad message on a topic gets its own line."""
+    return f"{type(exc).__name__}:{re.sub(r'[0-9]+', '#', str(exc))[:120]}"
+
+
 class DropLog:
-    """Counts the messages dropped on one topic and logs them rate-limited (see the module docstring)."""
+    """Counts the messages dropped on one topic for one kind of fault and logs them rate-limited (module docstring)."""
 
     def __init__(self, node: Node, topic: str, window_s: float = LOG_WINDOW_S) -> None:
         self.node, self.topic, self.window_s = node, topic, window_s
-        self.total = 0  # messages dropped on this topic since the node started
+        self.total = 0  # messages of this kind dropped on this topic since the node started
         self._unlogged = 0
         self._logged_at = -float("inf")
         self._traced: set[str] = set()  # exception types whose traceback was logged once (not validation errors)
@@ -49,18 +56,18 @@ class DropLog:
 
 
 def guarded(node: Node, topic: str, callback: Callable[[Any], None]) -> Callable[[Any], None]:
-    """`callback` with every exception turned into a logged, counted drop (the node's `drops[topic]`)."""
+    """`callback` with every exception turned into a logged, counted drop (the node's `drops[(topic, kind)]`)."""
     drops = getattr(node, "drops", None)
     if drops is None:
         drops = node.drops = {}
-    log = drops.setdefault(topic, DropLog(node, topic))
 
     def boundary(msg: Any) -> None:
         try:
             callback(msg)
         except Exception as exc:  # the point of a boundary: nothing a peer sends ends this process
             if node.context.ok():  # else the process is shutting down under the callback (a publish on a closed
-                log.drop(exc)  # context): nothing was wrong with the message
+                key = (topic, drop_kind(exc))  # context): nothing was wrong with the message
+                drops.setdefault(key, DropLog(node, topic)).drop(exc)
 
     return boundary
 

@@ -139,3 +139,14 @@ def test_an_output_of_the_wrong_sizes_is_refused_and_changes_nothing():
     for a, b in zip(stored[id(hit)], stored[id(clean)], strict=True):
         np.testing.assert_array_equal(a.rl_token, b.rl_token)
         np.testing.assert_array_equal(a.next_rl_token, b.next_rl_token)
+
+
+def test_a_human_chunk_this_actor_cannot_execute_is_refused_and_the_actor_keeps_driving():
+    core = ActorCore(RL, ActorConfig(mode="base"))
+    core.on_vla_output(output(0, executed=0))  # the driver's axes are now known
+    for bad, message in [(ActionChunk(np.zeros((0, 4)), AXES, Source.HUMAN), r"shape \(0, 4\).*10 rows x 4 axes"),
+                         (ActionChunk(np.zeros((10, 3)), AXES[:3], Source.HUMAN), r"shape \(10, 3\)"),
+                         (ActionChunk(np.zeros((10, 4)), ("a", "b", "c", "d"), Source.HUMAN), "axis_names")]:
+        with pytest.raises(ValueError, match=message):
+            core.set_human_chunk(bad)
+    assert not core.human_active and core.on_vla_output(output(10)).chunk.source is Source.VLA

@@ -257,7 +257,9 @@ def test_vla_token_and_image_features_train_without_privileged_data(built, tmp_p
     frames = frames_from_episodes(episodes, cfg.cameras, cfg.chunk_len)
     person = frames.episode == 2  # the episode a person finished: success, goal = its own final proprio
     assert frames.success[person].all()
-    np.testing.assert_array_equal(frames.final_proprio[person], np.repeat(episodes[2].proprio[-1:], person.sum(), 0))
+    final = episodes[2].final_proprio  # the joint state at its SUCCESS event: after the last row, not before it
+    assert not np.array_equal(final, episodes[2].proprio[-1])
+    np.testing.assert_array_equal(frames.final_proprio[person], np.repeat(final[None], person.sum(), 0))
     vla = train_vla(dataset, tmp_path / "vla", cfg, tiny_train_config(holdout_fraction=0.4), progress=False)
     token = train_token(vla, dataset, tmp_path / "token", tiny_token_config(), progress=False)
     report = diagnose_token(token)  # the checkpoint's dataset path, no privileged topic: no probe, no crash

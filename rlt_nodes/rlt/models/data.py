@@ -108,7 +108,7 @@ def frames_from_episodes(episodes: Sequence[Episode], cameras: Sequence[str], ho
         chunk_mask=mask,
         tip_offset=np.concatenate([ep.tip_offset for ep in episodes]).astype(np.float32),
         episode=np.repeat(np.arange(len(episodes)), lengths),
-        final_proprio=np.repeat(np.stack([ep.proprio[-1] for ep in episodes]), lengths, axis=0).astype(np.float32),
+        final_proprio=np.repeat(np.stack([_final_proprio(ep) for ep in episodes]), lengths, axis=0).astype(np.float32),
         success=np.repeat(np.array([bool(ep.success) for ep in episodes]), lengths),
     )
 
@@ -135,3 +135,9 @@ def random_shift(images: Tensor, pad: int, generator: torch.Generator) -> Tensor
     idx = torch.arange(b * k)[:, None, None]
     x = x.permute(0, 2, 3, 1)[idx, rows[:, :, None], cols[:, None, :]]  # float32[B*K, S, S, 3]
     return x.to(torch.uint8).reshape(b, k, s, s, 3)
+
+
+def _final_proprio(episode: Episode) -> np.ndarray:
+    """float32[P]: the episode's pose at its end event when its dataset stores it, else its last observation."""
+    final = getattr(episode, "final_proprio", None)
+    return episode.proprio[-1] if final is None else final

@@ -61,6 +61,7 @@ class ActorCore:
         self._in_critical = False
         self._state: tuple[np.ndarray, np.ndarray, np.ndarray, int] | None = None  # x_t, ã_t before the next rows
         self._human: ActionChunk | None = None
+        self._axis_names: tuple[str, ...] = ()  # the driver's action axes (from its requests), for human chunks
         self._human_received_ns = 0
         self._human_released_ns = -1
         self._next_chunk_id = 0
@@ -90,7 +91,18 @@ class ActorCore:
         """
         if chunk is not None and chunk.stamp_ns <= self._human_released_ns:
             return
+        if chunk is not None:
+            self._check_human(chunk)
         self._human, self._human_received_ns = chunk, received_ns
+
+    def _check_human(self, chunk: ActionChunk) -> None:
+        """ValueError (nothing changed) for a human chunk this actor could not execute in place of its own."""
+        c, d = self.rl.chunk_len, self.rl.action_dim
+        if chunk.data.shape[0] < c or chunk.data.shape[1] != d:
+            raise ValueError(f"human ActionChunk of shape {chunk.data.shape}: this actor executes chunks of {c} rows "
+                             f"x {d} axes (rl.chunk_len, rl.action_dim)")
+        if self._axis_names and chunk.axis_names != self._axis_names:
+            raise ValueError(f"human ActionChunk.axis_names={chunk.axis_names}, the driver acts on {self._axis_names}")
 
     def end_intervention(self, stamp_ns: int) -> None:
         """The operator released the dead-man at `stamp_ns` (INTERVENE_END): the actor drives from the next chunk."""
@@ -124,6 +136,7 @@ class ActorCore:
         """Record and act on one VLA answer; ValueError (nothing changed) if its sizes are not this actor's."""
         self._check_sizes(out)
         req = out.request
+        self._axis_names = req.axis_names
         key = (req.episode_id, req.step, req.stamp_ns)  # a robot may ask again at the same step with a new stamp
         if key == self._last[0]:  # a re-sent answer (the driver timed out waiting): repeat, record nothing twice
             return ActorStep(self._last[1], [], self.policy.version)

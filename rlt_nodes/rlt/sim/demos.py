@@ -76,6 +76,9 @@ class DemoEpisode:
     instruction: str
     sources: np.ndarray  # uint8[T], rlt.types.Source of each step's action (HUMAN: an intervention)
     outcome: str  # the end event: "success", "failure" or "timeout"
+    # float32[P]: proprio at the end event (a dataset built from recordings stores it: the pose after the last
+    # action); else the last step's observation, as the simulator's datasets always used
+    final_proprio: np.ndarray
 
 
 def record_demos(
@@ -299,6 +302,7 @@ def load_demos(path: Path | str) -> list[DemoEpisode]:
             episode["rows"][topic].append(_row(topic, msg))
             if topic == ACTION_TOPIC:
                 episode["sources"].append(msg.source)
+    final = [np.asarray(e["final_proprio"], np.float32) for e in info.get("episode_list", ()) if "final_proprio" in e]
     demos = []
     for k, episode in enumerate(episodes):
         rows, duration = episode["rows"], episode.get("duration")
@@ -317,6 +321,7 @@ def load_demos(path: Path | str) -> list[DemoEpisode]:
                 instruction=episode["instruction"],
                 sources=np.array(episode["sources"], np.uint8),
                 outcome=episode["outcome"],
+                final_proprio=final[k] if k < len(final) else np.stack(rows[JOINTS_TOPIC])[-1].astype(np.float32),
             )
         )
     return demos
