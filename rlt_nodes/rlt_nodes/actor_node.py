@@ -44,7 +44,9 @@ class ActorNode(Node):
         weights_file = declare(self, "weights_file", "")  # evaluation: start from a snapshot
         if weights_file:
             self.core.load_weights(load_weights(weights_file))
-        self.get_logger().info(f"mode {self.core.cfg.mode}, warmup {self.core.rl.warmup_episodes} episodes")
+        rl = self.core.rl
+        self.get_logger().info(f"mode {self.core.cfg.mode}, warmup {rl.warmup_episodes} episodes, sigma {rl.sigma:g}, "
+                               f"beta {rl.beta:g}, C {rl.chunk_len}, token {rl.token_dim}, proprio {rl.proprio_dim}")
 
     def on_weights(self, msg: PolicyWeights) -> None:
         weights = convert.weights_from_msg(msg)

@@ -10,8 +10,11 @@ never by rclpy's type exception.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Sequence
 from typing import TypeVar
 
+import yaml
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 
@@ -60,3 +63,46 @@ def declare_rl_config(node: Node) -> RLConfig:
 
     spec = read_spec(model_path)
     return rl.for_model(spec.token_dim, spec.proprio_dim, spec.chunk_len, spec.action_dim, source=model_path)
+
+
+def given_parameters(node_name: str, argv: Sequence[str]) -> dict[str, str]:
+    """The parameters the command line sets for `node_name` itself -> where: `-p [NODE:]NAME:=V` and the entries
+    under the node's own name in each `--params-file` (not `/**`, which every node of a session shares)."""
+    args = list(argv)[list(argv).index("--ros-args") + 1 :] if "--ros-args" in argv else []
+    given: dict[str, str] = {}
+    for flag, value in zip(args, [*args[1:], ""], strict=True):
+        if flag in ("-p", "--param"):
+            name = value.split(":=", 1)[0]
+            scope, _, bare = name.rpartition(":")
+            if not scope or scope.strip("/").split("/")[-1] == node_name:
+                given[bare] = f"-p {value}"
+        elif flag == "--params-file":
+            with open(value) as f:
+                doc = yaml.safe_load(f) or {}
+            for key, block in doc.items():
+                if str(key).strip("/").split("/")[-1] == node_name and isinstance(block, dict):
+                    for name in _flatten(block.get("ros__parameters") or {}):
+                        given[name] = f"{value} ({key})"
+    return given
+
+
+def check_given(node: Node, argv: Sequence[str]) -> None:
+    """ValueError naming each parameter the command line sets for this node that it does not declare (rclpy would
+    ignore it silently), with the declared names closest to it."""
+    declared = set(node.list_parameters([], 0).names)
+    unknown = {k: v for k, v in given_parameters(node.get_name(), argv).items() if k not in declared}
+    if unknown:
+        lines = []
+        for name, where in sorted(unknown.items()):
+            close = difflib.get_close_matches(name, declared, 3, 0.5) or [
+                d for d in sorted(declared) if d.endswith(f".{name}")][:3]  # `sigma` for `rl.sigma`
+            lines.append(f"{name} (from {where}): did you mean {', '.join(close) or 'none close'}?")
+        raise ValueError(f"node {node.get_name()} declares no parameter " + "; ".join(lines))
+
+
+def _flatten(block: dict, prefix: str = "") -> list[str]:
+    names = []
+    for key, value in block.items():
+        name = f"{prefix}{key}"
+        names += _flatten(value, f"{name}.") if isinstance(value, dict) else [name]
+    return names

@@ -10,6 +10,8 @@ import rclpy
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.node import Node
 
+from rlt_nodes.params import check_given
+
 
 def run_node(factory: Callable[[], Node], argv: Sequence[str] | None = None, threads: int = 1) -> int:
     """Create the node with `factory` and spin it until shutdown.
@@ -25,9 +27,13 @@ def run_node(factory: Callable[[], Node], argv: Sequence[str] | None = None, thr
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: None)
     rclpy.init(args=list(sys.argv if argv is None else argv))
+    node = None
     try:
         node = factory()
+        check_given(node, sys.argv if argv is None else argv)  # a misspelt override is an error, not ignored
     except (ValueError, OSError, RuntimeError) as exc:
+        if node is not None:
+            node.destroy_node()
         print(f"[{getattr(factory, '__name__', 'node')}] startup error: {exc}", file=sys.stderr, flush=True)
         rclpy.try_shutdown()
         return 2

@@ -152,7 +152,7 @@ class LaunchedSession:
     {node: {"a.b": value}}."""
 
     def __init__(self, harness: RosHarness, tmp: Path, model: Path, session: str = "sim",
-                 params: dict[str, dict[str, object]] | None = None) -> None:
+                 params: dict[str, dict[str, object]] | None = None, sets: tuple[str, ...] = ()) -> None:
         import subprocess
         import sys
 
@@ -179,7 +179,7 @@ class LaunchedSession:
         self.log_dir = tmp / "logs"
         self.out = open(tmp / "launch.log", "w+")  # noqa: SIM115
         cmd = [sys.executable, "-m", "rlt.cli", "launch", session, "--params-file", str(self.params_file),
-               "--log-dir", str(self.log_dir)]
+               "--log-dir", str(self.log_dir), *(a for item in sets for a in ("--set", item))]
         self.proc = subprocess.Popen(cmd, env=harness.env(), stdout=self.out, stderr=subprocess.STDOUT)
 
     def log(self, node: str) -> str:
@@ -223,8 +223,9 @@ class LaunchedSession:
 def launch_session(ros: RosHarness, tmp_path: Path, tiny_model: Path) -> Iterator[Callable[..., LaunchedSession]]:
     sessions: list[LaunchedSession] = []
 
-    def start(session: str = "sim", params: dict[str, dict[str, object]] | None = None) -> LaunchedSession:
-        sessions.append(LaunchedSession(ros, tmp_path, tiny_model, session, params))
+    def start(session: str = "sim", params: dict[str, dict[str, object]] | None = None,
+              sets: tuple[str, ...] = ()) -> LaunchedSession:
+        sessions.append(LaunchedSession(ros, tmp_path, tiny_model, session, params, sets))
         return sessions[-1]
 
     yield start

@@ -6,7 +6,7 @@ import pytest
 from rclpy.parameter import Parameter
 
 from rlt.config import Config, ConfigError
-from rlt_nodes.params import declare, declare_config
+from rlt_nodes.params import check_given, declare, declare_config, given_parameters
 
 pytestmark = pytest.mark.ros
 
@@ -64,3 +64,24 @@ def test_an_int_for_a_float_is_converted_and_a_wrong_type_is_one_clear_error(ros
         declare(bad, "every_s", 60.0)
     lists = ros.node("params_types_list", parameter_overrides=[Parameter("scales", value=[1, 2])])
     assert declare_config(lists, DemoConfig).scales == (1.0, 2.0)
+
+
+def test_an_override_the_node_does_not_declare_is_an_error_naming_the_close_ones(ros, tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text("/**:\n  ros__parameters:\n    shared_by_all: 1\n"  # /** is every node's: not checked
+                      "params_given:\n  ros__parameters:\n    demo:\n      rate_hz: 5.0\n      chunklen: 3\n"
+                      "other_node:\n  ros__parameters:\n    anything: 1\n")
+    argv = ["exe", "--ros-args", "-r", "__node:=params_given", "--params-file", str(params),
+            "-p", "params_given:sigma:=0.05", "-p", "other_node:whatever:=1", "-p", "demo.explore:=false"]
+    assert given_parameters("params_given", argv) == {
+        "demo.rate_hz": f"{params} (params_given)", "demo.chunklen": f"{params} (params_given)",
+        "sigma": "-p params_given:sigma:=0.05", "demo.explore": "-p demo.explore:=false"}
+    node = ros.node("params_given")
+    declare_config(node, DemoConfig, prefix="demo")
+    declare(node, "rl.sigma", 0.1)
+    with pytest.raises(ValueError) as err:
+        check_given(node, argv)
+    assert str(err.value) == (
+        f"node params_given declares no parameter demo.chunklen (from {params} (params_given)): did you mean "
+        "demo.chunk_len, demo.scales, demo.name?; sigma (from -p params_given:sigma:=0.05): did you mean rl.sigma?")
+    check_given(node, [*argv[:4], "-p", "params_given:rl.sigma:=0.05", "-p", "other_node:whatever:=1"])  # fine

@@ -44,6 +44,18 @@ def test_rlt_launch_sim_trains(ros, launch_session):
     assert session.proc.poll() is None, session.everything()
 
 
+def test_rlt_launch_set_reaches_the_node_and_a_misspelt_name_stops_the_session(ros, launch_session):
+    session = launch_session("sim", sets=("actor:rl.sigma=0.05", "learner:checkpoint_every_s=10"))
+    ros.spin_until(lambda: "sigma 0.05," in session.log("actor"), 60,
+                   lambda: f"the actor's sigma\n{session.everything()}")
+    assert session.proc.poll() is None and "startup error" not in session.everything()  # 10 for a float: fine
+    session.stop()
+    typo = launch_session("sim", sets=("actor:sigma=0.05",))
+    assert typo.proc.wait(timeout=60) == 1, typo.output()  # stopped at once, not respawned for ever
+    assert ("actor failed at startup (exit 2): [ActorNode] startup error: node actor declares no parameter sigma "
+            "(from -p actor:sigma:=0.05): did you mean rl.sigma?") in typo.output()
+
+
 def _episode_ends(node, ends: list[int]) -> None:
     def on_event(msg: EpisodeEvent) -> None:
         if msg.event in (Event.SUCCESS, Event.FAILURE, Event.TIMEOUT):  # the raw value: the fuzzer sends bad ones
@@ -214,7 +226,9 @@ def test_sigkill_of_the_learner_loses_and_duplicates_nothing(ros, launch_session
         return time.monotonic() - quiet["since"] > 2.0
 
     ros.spin_until(settled, 30, "the last transitions")
-    time.sleep(2.0)  # the learner takes in what is in flight (it keeps up with the actor within milliseconds)
+    # the learner has taken in everything in flight when its periodic report (every 5 s) counts all of it
+    ros.spin_until(lambda: _learner_counts(session.log("learner"))[-1:] == [len(sent)], 60,
+                   lambda: f"the learner holding all {len(sent)} transitions\n{session.everything()}")
     os.kill(session.pid("sim_driver"), signal.SIGKILL)  # the required node: the session stops, nothing more is sent
     session.stop()
     assert session.output().count("learner exited with -9") == 3, session.output()

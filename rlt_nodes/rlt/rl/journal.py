@@ -70,7 +70,7 @@ def prune(directory: str | os.PathLike[str], before: int) -> list[Path]:
     for path in gone:
         path.unlink(missing_ok=True)
     if gone:
-        _fsync_dir(Path(directory))
+        fsync_path(Path(directory))
     return gone
 
 
@@ -134,7 +134,7 @@ class Journal:
 
     def _create(self, number: int) -> int:
         fd = os.open(segment_path(self.directory, number), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
-        _fsync_dir(self.directory)
+        fsync_path(self.directory)
         return fd
 
     @property
@@ -290,8 +290,9 @@ def _payload_length(data: bytes, at: int) -> int:
     return HEADER.unpack_from(data, at)[2]
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
+def fsync_path(path: Path) -> None:
+    """fsync a file or a folder (a folder: so a rename or a new entry in it survives a power loss)."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:

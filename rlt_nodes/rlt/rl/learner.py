@@ -221,8 +221,8 @@ class Learner:
                     "journal_segment": segment, "weights_version": version, "marks": marks}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
         for f in tmp.iterdir():
-            _fsync(f)
-        _fsync(tmp)
+            journal.fsync_path(f)
+        journal.fsync_path(tmp)
         os.replace(tmp, root / name)
         _write_atomic(root / LATEST, name)
         for old in root.iterdir():
@@ -321,14 +321,6 @@ class Learner:
                 self._journal = None
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     with open(tmp, "w") as f:
@@ -336,4 +328,4 @@ def _write_atomic(path: Path, text: str) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    _fsync(path.parent)
+    journal.fsync_path(path.parent)
