@@ -36,9 +36,8 @@ has finished them): the expert's demos reach the rim already aligned, the base p
 the goal entries must be right there, on the rim where the base policy stalls most of all.
 
 What the RL actor and critic read (`TokenConfig.rl_entries`, `RlToken.rl_state`, the exported `rl_token`) is the
-goal entries alone: measured with `rlt bench session` (15 min of RL data, 150 common seeds), the whole 256-entry
-z_rl with its goal entries scored 0.92x the base's throughput, its 3 goal entries 1.79x (the paper's full token,
-without goal entries, 0.91x). With minutes of data, 253 further inputs mostly add noise to what the critic fits.
+goal entries alone: with minutes of data, the 253 further inputs of a whole z_rl mostly add noise to what the
+critic fits (the measurements: docs/results.md).
 
 With teacher forcing the decoder could predict z̄_i from
 z̄_{i−1} alone and ignore z_rl, so during training each teacher-forced input token is zeroed with probability

@@ -1,9 +1,9 @@
 """`RLConfig`: every tunable of the online actor–critic (networks, losses, schedule, replay, units, runtime).
 
 This module owns the RL defaults and their cross-field checks. Values the paper omits follow the prototype that
-worked on this task (`shared/research/rl_prototype.md`): σ = 0.03 of the action bound, β = 1 on the squared error
-summed over the chunk, learning from the 128th transition, 2×256 MLPs, batch 256, UTD 5, delayed actor, 50 %
-reference dropout. It must not import torch, rclpy or any message package.
+worked on this task: σ = 0.03 of the action bound, β = 1 on the squared error summed over the chunk, learning from
+the 128th transition, 2×256 MLPs, batch 256, UTD 5, delayed actor, 50 % reference dropout. It must not import
+torch, rclpy or any message package.
 """
 
 from __future__ import annotations
@@ -36,11 +36,8 @@ class RLConfig(Config):
     beta: float = 1.0  # BC weight on ||μ(x, ã_drop) − ã||² SUMMED over the C·D normalized dims, averaged over the batch
     sigma: float = 0.03  # std of the Gaussian exploration and target-policy noise, normalized action units
     # per action dim multiplier of β (dx, dy, dz, dyaw); () = β on every dim. A low z weight lets the critic speed
-    # up the reference's descent, which the chunk-summed BC term otherwise prices far above the discount's gain;
-    # measured on the sim session (z 0.1): median 27-29 steps instead of 32, but more stalls on the rim (1.35-1.5x
-    # the base's throughput instead of 1.46-1.96x on the same RL seeds). With the scripted operator in training
-    # (RL seeds 0, 1; 2.44x, 2.85x and median 32 at z 1): z 0.1 2.14x, 2.21x, median 30; z 0.03 1.88x, 1.93x,
-    # median 30, 27; z 0 1.53x (seed 1), median 24, success 0.67
+    # up the reference's descent, which the chunk-summed BC term otherwise prices far above the discount's gain
+    # (it traded success for speed on the sim task: docs/results.md)
     beta_axes: tuple[float, ...] = ()
     ref_dropout: float = 0.5  # probability that a transition's reference is zeroed in the actor's input (training)
     use_reference: bool = True  # False: the actor never sees ã (pass-through ablation); the BC target stays ã
