@@ -47,14 +47,13 @@ from typing import Any
 
 import numpy as np
 
-from rlt.bagio import BagReader, BagWriter, header
+from rlt.bagio import BagReader, BagWriter
 from rlt.config import Config
 from rlt.sim.demos import (
-    ACTION_TOPIC,
-    EPISODE_GAP_NS,
     EVENTS_TOPIC,
     JOINTS_TOPIC,
     METADATA_KEY,
+    EpisodeWriter,
     camera_topic,
 )
 from rlt.types import Event, Source
@@ -554,42 +553,8 @@ def _write_atomically(out: Path, episodes: list[RecordedEpisode], state: _Shared
 
 
 def _write_episodes(bag: BagWriter, episodes: list[RecordedEpisode], state: _Shared) -> None:
-    """The `rlt.sim.demos` layout: START, then per step one image per camera, a joint state and an action, then
-    the outcome event one period after the last step; episodes on one control grid, a gap between them."""
-    types, store, period = bag.types, bag.store, state.period_ns
-    image_cls, joints_cls = types[IMAGE_TYPE], types[JOINTS_TYPE]
-    chunk_cls, event_cls = types["rlt_msgs/msg/ActionChunk"], types[EVENT_TYPE]
-    for camera in state.cameras:
-        bag.add_topic(camera_topic(camera), IMAGE_TYPE)
-    bag.add_topic(JOINTS_TOPIC, JOINTS_TYPE)
-    bag.add_topic(ACTION_TOPIC, "rlt_msgs/msg/ActionChunk")
-    bag.add_topic(EVENTS_TOPIC, EVENT_TYPE)
-    names, j = list(state.joint_names), len(state.joint_names)
-    start_ns, chunk_id = 0, 0
+    """The `rlt.sim.demos` layout (`EpisodeWriter`), without the privileged topic."""
+    writer = EpisodeWriter(bag, state.cameras, state.period_ns, state.joint_names, state.axis_names, privileged=False)
     for k, episode in enumerate(episodes):
-        duration = len(episode.actions)
-
-        def event(stamp: int, kind: int, step: int, detail: str, k: int = k) -> None:
-            msg = event_cls(header=header(store, stamp), episode_id=k, event=kind, step=step, detail=detail)
-            bag.write(EVENTS_TOPIC, stamp, msg)
-
-        event(start_ns, Event.START, 0, episode.instruction)
-        for t in range(duration):
-            stamp = start_ns + t * period
-            for camera in state.cameras:
-                image = episode.images[camera][t]  # uint8[S, S, 3]
-                size = image.shape[0]
-                msg = image_cls(header=header(store, stamp, camera), height=size, width=size, encoding="rgb8",
-                                is_bigendian=0, step=size * 3, data=image.reshape(-1))
-                bag.write(camera_topic(camera), stamp, msg)
-            proprio = episode.proprio[t].astype(np.float64)  # float64[2J]
-            bag.write(JOINTS_TOPIC, stamp, joints_cls(header=header(store, stamp), name=names, position=proprio[:j],
-                                                      velocity=proprio[j:], effort=np.zeros(0)))
-            chunk = chunk_cls(header=header(store, stamp), chunk_id=chunk_id, source=int(episode.sources[t]),
-                              policy_version=-1, axis_names=list(state.axis_names), chunk_len=1,
-                              data=episode.actions[t])
-            bag.write(ACTION_TOPIC, stamp, chunk)
-            chunk_id += 1
-        end = {"success": Event.SUCCESS, "failure": Event.FAILURE, "timeout": Event.TIMEOUT}[episode.outcome]
-        event(start_ns + duration * period, end, duration, "")
-        start_ns += (duration + 1) * period + EPISODE_GAP_NS
+        writer.write(k, episode.images, episode.proprio, episode.actions, episode.sources, episode.outcome,
+                     episode.instruction)

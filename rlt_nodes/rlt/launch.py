@@ -201,6 +201,7 @@ class Supervisor:
         self._respawn_at: dict[str, float] = {}  # node -> when to start it again
         self._delay: dict[str, float] = {}
         self._respawning_at_stop: set[str] = set()
+        self._startup_failure = False  # a node failed at its first start: the session failed
         self._stop_reason = ""
 
     def start(self) -> None:
@@ -265,6 +266,7 @@ class Supervisor:
             # failed before it ever ran (a bad parameter, a missing model): the same start fails again, so the
             # session stops with the node's own one-line reason; once it has run, exit 2 is a lost device: respawn
             self._stop_reason = f"{name} failed at startup (exit {code}){self._last_line(name)}"
+            self._startup_failure = True
             return
         first, longest = RESPAWN_DELAY_S
         stable = now - self._started_at[name] >= RESPAWN_STABLE_S
@@ -284,7 +286,7 @@ class Supervisor:
     def exit_code(self) -> int:
         failed = {n: c for n, c in self.returncodes.items()
                   if c not in (0, -signal.SIGINT, -signal.SIGTERM) and n not in self._respawning_at_stop}
-        if self._stop_reason.startswith(tuple(f"{n} failed at startup" for n in self.procs)):
+        if self._startup_failure:
             return 1
         if self._stop_reason.startswith(("timeout", "signal")):
             return 1 if failed else (130 if self._stop_reason.startswith("signal") else 124)

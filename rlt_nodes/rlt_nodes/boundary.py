@@ -35,7 +35,7 @@ class DropLog:
         self.total = 0  # messages of this kind dropped on this topic since the node started
         self._unlogged = 0
         self._logged_at = -float("inf")
-        self._traced: set[str] = set()  # exception types whose traceback was logged once (not validation errors)
+        self._traced = False  # the traceback of a bug (not bad input) is logged once
 
     def drop(self, exc: Exception) -> None:
         self.total += 1
@@ -49,8 +49,8 @@ class DropLog:
             f"dropped a message on {self.node.resolve_topic_name(self.topic)} ({self.total} dropped{since}): "
             f"{kind}: {exc}"
         )
-        if not isinstance(exc, ValueError) and kind not in self._traced:  # a bug in the handling, not bad input
-            self._traced.add(kind)
+        if not isinstance(exc, ValueError) and not self._traced:  # a bug in the handling, not bad input
+            self._traced = True
             self.node.get_logger().error("".join(traceback.format_exception(exc)).rstrip())
         self._unlogged, self._logged_at = 0, now
 

@@ -31,7 +31,7 @@ class VlaNode(Node):
         cfg = declare_config(self, VlaServerConfig)
         self.server = VlaServer(cfg)
         lockstep = declare(self, "lockstep", True)  # sim; false on a robot (sensor QoS)
-        self.joint_names = tuple(declare(self, "joint_names", tuple(JOINT_NAMES)))  # proprio joints
+        self.joint_names = declare(self, "joint_names", tuple(JOINT_NAMES))  # proprio joints
         tolerance_s = declare(self, "sync_tolerance_s", 0.0)  # 0: exact stamps (sim)
         if self.server.model.proprio_dim != 2 * len(self.joint_names):
             raise ValueError(f"{cfg.model_path} takes proprio of {self.server.model.proprio_dim} values, but "

@@ -87,58 +87,19 @@ def synthetic_episodes(cfg: VlaConfig, episodes: int = 4, steps: int = 12, seed:
 def write_dataset(path: str | Path, episodes: Sequence[SyntheticEpisode], control_hz: int = 20) -> Path:
     """Write `episodes` (all with the same cameras) as a new dataset folder in the layout `rlt.sim.demos` reads
     (`rlt.models.data.load_episodes`); returns `path`. Labels are stored as human actions, stamps at `control_hz`."""
-    from rlt.bagio import BagWriter, header
-    from rlt.sim.demos import (
-        ACTION_TOPIC,
-        EPISODE_GAP_NS,
-        EVENTS_TOPIC,
-        JOINTS_TOPIC,
-        METADATA_KEY,
-        TIP_TOPIC,
-        camera_topic,
-    )
+    from rlt.bagio import BagWriter
+    from rlt.sim.demos import METADATA_KEY, EpisodeWriter
+    from rlt.types import Source
 
     path, period = Path(path), round(1e9 / control_hz)  # ns per control step
     cameras = tuple(episodes[0].images)
     half = episodes[0].proprio.shape[1] // 2  # proprio = joint positions, then their velocities
-    joint_names = [f"joint_{k}" for k in range(half)]
     with BagWriter(path) as bag:
-        types, store = bag.types, bag.store
-        image_cls, joints_cls = types["sensor_msgs/msg/Image"], types["sensor_msgs/msg/JointState"]
-        chunk_cls, pose_cls, event_cls = (types["rlt_msgs/msg/ActionChunk"], types["geometry_msgs/msg/Pose2D"],
-                                          types["rlt_msgs/msg/EpisodeEvent"])
-        for camera in cameras:
-            bag.add_topic(camera_topic(camera), "sensor_msgs/msg/Image")
-        for topic, kind in ((JOINTS_TOPIC, "sensor_msgs/msg/JointState"), (ACTION_TOPIC, "rlt_msgs/msg/ActionChunk"),
-                            (TIP_TOPIC, "geometry_msgs/msg/Pose2D"), (EVENTS_TOPIC, "rlt_msgs/msg/EpisodeEvent")):
-            bag.add_topic(topic, kind)
-        start = 0
+        writer = EpisodeWriter(bag, cameras, period, [f"joint_{k}" for k in range(half)],
+                               [f"a{d}" for d in range(episodes[0].actions.shape[1])])
         for k, ep in enumerate(episodes):
-            steps = len(ep.actions)
-            bag.write(EVENTS_TOPIC, start, event_cls(header=header(store, start), episode_id=k,
-                                                     event=event_cls.START, step=0, detail=ep.instruction))
-            for t in range(steps):
-                stamp = start + t * period
-                for camera in cameras:
-                    image = ep.images[camera][t]  # uint8[S, S, 3]
-                    bag.write(camera_topic(camera), stamp, image_cls(
-                        header=header(store, stamp, camera), height=image.shape[0], width=image.shape[1],
-                        encoding="rgb8", is_bigendian=0, step=image.shape[1] * 3, data=image.reshape(-1)))
-                state = ep.proprio[t].astype(np.float64)
-                bag.write(JOINTS_TOPIC, stamp, joints_cls(header=header(store, stamp), name=joint_names,
-                                                          position=state[:half], velocity=state[half:],
-                                                          effort=np.zeros(0)))
-                bag.write(ACTION_TOPIC, stamp, chunk_cls(
-                    header=header(store, stamp), chunk_id=stamp, source=chunk_cls.SOURCE_HUMAN, policy_version=-1,
-                    axis_names=[f"a{d}" for d in range(ep.actions.shape[1])], chunk_len=1,
-                    data=ep.actions[t].astype(np.float32)))
-                x, y, yaw = (float(v) for v in ep.tip_offset[t])
-                bag.write(TIP_TOPIC, stamp, pose_cls(x=x, y=y, theta=yaw))
-            end = start + steps * period
-            bag.write(EVENTS_TOPIC, end, event_cls(header=header(store, end), episode_id=k,
-                                                   event=event_cls.SUCCESS if ep.success else event_cls.TIMEOUT,
-                                                   step=steps, detail=""))
-            start = end + period + EPISODE_GAP_NS
+            writer.write(k, ep.images, ep.proprio, ep.actions, [Source.HUMAN] * len(ep.actions),
+                         "success" if ep.success else "timeout", ep.instruction, ep.tip_offset)
         bag.set_metadata(METADATA_KEY, json.dumps({"source": "rlt.models.testing.write_dataset",
                                                    "episodes": len(episodes), "cameras": cameras,
                                                    "sim_config": {"cameras": cameras},

@@ -130,7 +130,6 @@ class Journal:
         self._fd: int | None = self._create(segment)
         self._synced_at = time.monotonic()
         self._failed = False  # an append raised mid-record
-        self.appended = 0  # records appended by this object
 
     def _create(self, number: int) -> int:
         fd = os.open(segment_path(self.directory, number), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
@@ -141,10 +140,6 @@ class Journal:
     def segment(self) -> int:
         """Number of the segment being appended to."""
         return self._segment
-
-    @property
-    def closed(self) -> bool:
-        return self._fd is None
 
     def append(self, kind: Kind, payload: bytes) -> None:
         """Write one record with a single os.write (in the page cache on return); fsync if `fsync_every_s` passed."""
@@ -162,7 +157,6 @@ class Journal:
         except BaseException:
             self._failed = True
             raise
-        self.appended += 1
         now = time.monotonic()
         if now - self._synced_at >= self.fsync_every_s:
             os.fsync(self._fd)
@@ -181,28 +175,15 @@ class Journal:
         old = self._fd
         self._fd = self._create(self._segment + 1)
         self._segment += 1
-        try:
-            os.fsync(old)
-        finally:
-            os.close(old)
+        _fsync_close(old)
         self._synced_at = time.monotonic()
         return self._segment
 
-    def sync(self) -> None:
-        """fsync the open segment now."""
-        if self._fd is not None:
-            os.fsync(self._fd)
-            self._synced_at = time.monotonic()
-
     def close(self) -> None:
         """fsync and close the open segment (idempotent)."""
-        if self._fd is None:
-            return
-        fd, self._fd = self._fd, None
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            _fsync_close(fd)
 
 
 # ---------------------------------------------------------------------- reading
@@ -242,14 +223,11 @@ class JournalReader:
         self.first_segment = first_segment
         self.torn: list[TornTail] = []
         self.records = 0  # good records read
-        self.segments_read: list[int] = []
 
     def __iter__(self) -> Iterator[Record]:
         for number, path in segments(self.directory):
-            if number < self.first_segment:
-                continue
-            self.segments_read.append(number)
-            yield from self._read_segment(number, path)
+            if number >= self.first_segment:
+                yield from self._read_segment(number, path)
 
     def _read_segment(self, number: int, path: Path) -> Iterator[Record]:
         data = path.read_bytes()  # segments span one checkpoint interval: small enough to read whole
@@ -292,7 +270,10 @@ def _payload_length(data: bytes, at: int) -> int:
 
 def fsync_path(path: Path) -> None:
     """fsync a file or a folder (a folder: so a rename or a new entry in it survives a power loss)."""
-    fd = os.open(path, os.O_RDONLY)
+    _fsync_close(os.open(path, os.O_RDONLY))
+
+
+def _fsync_close(fd: int) -> None:
     try:
         os.fsync(fd)
     finally:

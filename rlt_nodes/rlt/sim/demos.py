@@ -28,7 +28,7 @@ import bisect
 import dataclasses
 import json
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -149,14 +149,14 @@ def _record(out_dir: Path | str, episodes: int, sim_cfg: SimConfig,
     if out_dir.exists():
         raise FileExistsError(f"{out_dir} exists; a dataset is written to a new folder")
     period_ns = round(1e9 / sim_cfg.control_hz)
-    written, attempts, successes, steps, start_ns = 0, 0, 0, 0, 0
+    written, attempts, successes, steps = 0, 0, 0, 0
     handovers, handover_successes = 0, 0  # episodes a second source took over (an operator finishing a policy's)
     with (
         PegInsertEnv(sim_cfg) as env,
         BagWriter(out_dir) as bag,
         tqdm(total=episodes, desc=desc, unit="ep", disable=not progress, dynamic_ncols=True) as bar,
     ):
-        recorder = _EpisodeWriter(bag, sim_cfg.cameras, period_ns)
+        recorder = EpisodeWriter(bag, sim_cfg.cameras, period_ns)
         attempt = start(env)
         while written < episodes:
             if attempts >= MAX_ATTEMPTS_PER_EPISODE * episodes:
@@ -173,10 +173,9 @@ def _record(out_dir: Path | str, episodes: int, sim_cfg: SimConfig,
             handover_successes += handover and success
             if keep == "success" and not success:
                 continue
-            recorder.write(written, start_ns, trajectory, success)
+            recorder.write_trajectory(written, trajectory, success)
             written += 1
             steps += len(trajectory)
-            start_ns += (len(trajectory) + 1) * period_ns + EPISODE_GAP_NS
             bar.update()
             bar.set_postfix(success=f"{(successes - handover_successes) / attempts:.0%}",
                             **({"finished": handover_successes} if handovers else {}))
@@ -199,32 +198,62 @@ def _record(out_dir: Path | str, episodes: int, sim_cfg: SimConfig,
     return json.loads(text)  # as `read_dataset_info` returns it (tuples become lists)
 
 
-class _EpisodeWriter:
-    """Turns one scripted trajectory into the dataset's messages."""
+OUTCOME_EVENTS = {"success": "SUCCESS", "failure": "FAILURE", "timeout": "TIMEOUT"}  # outcome -> EpisodeEvent kind
 
-    def __init__(self, bag: BagWriter, cameras: tuple[str, ...], period_ns: int) -> None:
-        self.bag, self.cameras, self.period_ns = bag, cameras, period_ns
+
+class EpisodeWriter:
+    """Writes episodes as this layout's messages, on one control grid: START, then per step one image per camera, a
+    joint state, an action (and the privileged tip offset when given), then the outcome event one period after the
+    last step; the next episode starts `EPISODE_GAP_NS` later. Used by the simulator's recorders, the datasets built
+    from session recordings (`rlt.dataset`) and the test datasets (`rlt.models.testing`)."""
+
+    def __init__(self, bag: BagWriter, cameras: Sequence[str], period_ns: int,
+                 joint_names: Sequence[str] = JOINT_NAMES, axis_names: Sequence[str] = AXIS_NAMES,
+                 privileged: bool = True) -> None:
+        self.bag, self.cameras, self.period_ns = bag, tuple(cameras), period_ns
+        self.joint_names, self.axis_names = list(joint_names), list(axis_names)
+        self.privileged = privileged
         types = bag.types
         self._image = types["sensor_msgs/msg/Image"]
         self._joints = types["sensor_msgs/msg/JointState"]
         self._chunk = types["rlt_msgs/msg/ActionChunk"]
         self._pose2d = types["geometry_msgs/msg/Pose2D"]
         self._event = types["rlt_msgs/msg/EpisodeEvent"]
-        for camera in cameras:
+        for camera in self.cameras:
             bag.add_topic(camera_topic(camera), "sensor_msgs/msg/Image")
         bag.add_topic(JOINTS_TOPIC, "sensor_msgs/msg/JointState")
         bag.add_topic(ACTION_TOPIC, "rlt_msgs/msg/ActionChunk")
-        bag.add_topic(TIP_TOPIC, "geometry_msgs/msg/Pose2D")
+        if privileged:
+            bag.add_topic(TIP_TOPIC, "geometry_msgs/msg/Pose2D")
         bag.add_topic(EVENTS_TOPIC, "rlt_msgs/msg/EpisodeEvent")
         self._chunk_id = 0
+        self.next_start_ns = 0  # stamp of the next episode's START
 
-    def write(self, episode_id: int, start_ns: int, trajectory: list[ExpertStep], success: bool) -> None:
-        bag, store = self.bag, self.bag.store
-        self._write_event(episode_id, start_ns, self._event.START, 0, TASK_INSTRUCTION)
-        for t, step in enumerate(trajectory):
+    def write_trajectory(self, episode_id: int, trajectory: list[ExpertStep], success: bool) -> None:
+        """One scripted (or policy) trajectory of the simulator, with its privileged tip offset."""
+        self.write(
+            episode_id,
+            images={c: [step.obs.images[c] for step in trajectory] for c in self.cameras},
+            proprio=[step.obs.proprio for step in trajectory],
+            actions=[step.label for step in trajectory],
+            sources=[getattr(self._chunk, f"SOURCE_{step.source.upper()}") for step in trajectory],
+            outcome="success" if success else "timeout",
+            instruction=TASK_INSTRUCTION,
+            tip=[(step.tip_offset[0], step.tip_offset[1], step.yaw_error) for step in trajectory],
+        )
+
+    def write(self, episode_id: int, images: Mapping[str, Sequence[np.ndarray]], proprio: Sequence[np.ndarray],
+              actions: Sequence[np.ndarray], sources: Sequence[int], outcome: str, instruction: str,
+              tip: Sequence[Sequence[float]] | None = None) -> None:
+        """One episode of T steps: images camera -> T uint8[H, W, 3], proprio T float[2J] (positions, then
+        velocities), actions T float[D], sources T rlt.types.Source values, outcome success / failure / timeout,
+        tip T (x, y, yaw error) when the writer is privileged."""
+        bag, store, start_ns, j = self.bag, self.bag.store, self.next_start_ns, len(self.joint_names)
+        self._write_event(episode_id, start_ns, self._event.START, 0, instruction)
+        for t in range(len(actions)):
             stamp = start_ns + t * self.period_ns
             for camera in self.cameras:
-                image = step.obs.images[camera]  # uint8[H, W, 3]
+                image = images[camera][t]  # uint8[H, W, 3]
                 height, width = image.shape[:2]
                 msg = self._image(
                     header=header(store, stamp, camera),
@@ -236,31 +265,30 @@ class _EpisodeWriter:
                     data=image.reshape(-1),
                 )
                 bag.write(camera_topic(camera), stamp, msg)
-            proprio = step.obs.proprio.astype(np.float64)  # float64[12]
+            state = np.asarray(proprio[t]).astype(np.float64)  # float64[2J]
             joints = self._joints(
-                header=header(store, stamp),
-                name=list(JOINT_NAMES),
-                position=proprio[: len(JOINT_NAMES)],
-                velocity=proprio[len(JOINT_NAMES) :],
+                header=header(store, stamp), name=self.joint_names, position=state[:j], velocity=state[j:],
                 effort=np.zeros(0),
             )
             bag.write(JOINTS_TOPIC, stamp, joints)
             chunk = self._chunk(
                 header=header(store, stamp),
                 chunk_id=self._chunk_id,
-                source=getattr(self._chunk, f"SOURCE_{step.source.upper()}"),
+                source=int(sources[t]),
                 policy_version=-1,  # not produced by learned actor weights
-                axis_names=list(AXIS_NAMES),
+                axis_names=self.axis_names,
                 chunk_len=1,
-                data=step.label.astype(np.float32),
+                data=np.asarray(actions[t]).astype(np.float32),
             )
             self._chunk_id += 1
             bag.write(ACTION_TOPIC, stamp, chunk)
-            x, y, _ = step.tip_offset
-            bag.write(TIP_TOPIC, stamp, self._pose2d(x=float(x), y=float(y), theta=step.yaw_error))
-        duration = len(trajectory)
-        end = self._event.SUCCESS if success else self._event.TIMEOUT
+            if self.privileged:
+                x, y, yaw = (float(v) for v in tip[t])
+                bag.write(TIP_TOPIC, stamp, self._pose2d(x=x, y=y, theta=yaw))
+        duration = len(actions)
+        end = getattr(self._event, OUTCOME_EVENTS[outcome])
         self._write_event(episode_id, start_ns + duration * self.period_ns, end, duration, "")
+        self.next_start_ns = start_ns + (duration + 1) * self.period_ns + EPISODE_GAP_NS
 
     def _write_event(self, episode_id: int, stamp: int, event: int, step: int, detail: str) -> None:
         msg = self._event(
