@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from rlt.models.bc import train_vla
-from rlt.models.rl_token import RlToken, diagnose_token, load_token, prefix_embeddings, ridge_probe_r2, train_token
+from rlt.models.probes import ridge_probe_r2
+from rlt.models.rl_token import RlToken, diagnose_token, load_token, prefix_embeddings, train_token
 from rlt.models.testing import synthetic_episodes, tiny_token_config, tiny_train_config, tiny_vla_config
 from rlt.models.vla import Vla
 

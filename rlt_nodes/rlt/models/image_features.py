@@ -36,7 +36,8 @@ from rlt.models.checkpoint import load_checkpoint, save_checkpoint
 from rlt.models.config import ImageFeaturesConfig, VlaConfig
 from rlt.models.data import random_shift
 from rlt.models.layers import init_weights
-from rlt.models.rl_token import held_out_frames, probe_report, probe_table, vla_split_frames
+from rlt.models.probes import probe_report, probe_table
+from rlt.models.rl_token import held_out_frames, vla_split_frames
 from rlt.models.trainer import Schedule, fit, set_threads
 
 CHECKPOINT_KIND = "rlt.image_features"

@@ -70,14 +70,13 @@ from rlt.models.checkpoint import load_checkpoint
 from rlt.models.config import TokenConfig, VlaConfig
 from rlt.models.data import Frames, frames_from_episodes, split_episodes
 from rlt.models.layers import Transformer, causal_mask, init_weights
+from rlt.models.probes import NEAR_RADIUS, probe_report, probe_table, ridge_fit
 from rlt.models.trainer import Schedule, fit, set_threads
 from rlt.models.vla import CHECKPOINT_KIND as VLA_KIND
 from rlt.models.vla import Vla, load_vla
 
 CHECKPOINT_KIND = "rlt.token"
 CHECKPOINT_NAME = "token.pt"
-PROBE_TARGETS: tuple[str, ...] = ("x", "y", "yaw")  # columns of DemoEpisode.tip_offset
-NEAR_RADIUS = 0.005  # m: "near" frames have the tip this close to the hole axis (SimConfig.handoff_xy_radius)
 GOAL_RIDGE = 0.01  # ridge penalty of the goal rows' initialization, relative to the mean feature variance
 
 
@@ -219,22 +218,6 @@ class RlToken(nn.Module):
             context_dropout = self.cfg.context_dropout if self.training else 0.0
         pred = self.decode(z_rl, target, context_dropout, generator)
         return ((pred - target) ** 2).sum(-1).mean()
-
-
-def ridge_fit(x: np.ndarray, y: np.ndarray, penalty: float) -> tuple[np.ndarray, np.ndarray]:
-    """Closed-form ridge regression y ≈ x @ w + b: x float[N, F], y float[N, T] -> (w float64[F, T], b float64[T]).
-
-    `penalty` is added to the diagonal of the centred Gram matrix; solved in float64, in the dual when there are
-    fewer samples than features.
-    """
-    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-    x_mean, y_mean = x.mean(0), y.mean(0)
-    xc, yc = x - x_mean, y - y_mean
-    if len(xc) < xc.shape[1]:
-        w = xc.T @ np.linalg.solve(xc @ xc.T + penalty * np.eye(len(xc)), yc)
-    else:
-        w = np.linalg.solve(xc.T @ xc + penalty * np.eye(xc.shape[1]), xc.T @ yc)
-    return w, y_mean - x_mean @ w
 
 
 def prefix_embeddings(vla: Vla, images: Tensor, proprio: Tensor, batch_size: int = 256) -> Tensor:
@@ -428,45 +411,6 @@ def diagnose_token(
     return report
 
 
-def probe_report(x_fit: np.ndarray, x_test: np.ndarray, fit_frames: Frames, test_frames: Frames,
-                 ridge: float) -> dict[str, float]:
-    """Ridge probes of the tip-to-hole offset from features x float[N, F] and, for comparison, from proprio.
-
-    Fitted on `fit_frames`, scored (R²) on `test_frames`, and on its frames near the hole alone. Keys
-    probe_r2_<t>, probe_proprio_r2_<t>, probe_near_r2_<t>, probe_proprio_near_r2_<t>, held_out_near_frames.
-    """
-    near = np.hypot(test_frames.tip_offset[:, 0], test_frames.tip_offset[:, 1]) <= NEAR_RADIUS  # bool[N]
-    report = {"held_out_near_frames": float(near.sum())}
-    # frames without the privileged offset (NaN: datasets recorded on a robot) are left out of the probes
-    fit_known, known = np.isfinite(fit_frames.tip_offset).all(1), np.isfinite(test_frames.tip_offset).all(1)
-    if fit_known.sum() < 2 or known.sum() < 2:
-        return report
-    features = {"probe": (x_fit, x_test), "probe_proprio": (fit_frames.proprio, test_frames.proprio)}
-    for name, (train_x, test_x) in features.items():
-        for subset, keep in (("", known), ("near_", near)):
-            if subset and near.sum() < 2:
-                continue
-            r2 = ridge_probe_r2(train_x[fit_known], fit_frames.tip_offset[fit_known], test_x[keep],
-                                test_frames.tip_offset[keep], ridge)
-            report.update({f"{name}_{subset}r2_{t}": float(v) for t, v in zip(PROBE_TARGETS, r2, strict=True)})
-    return report
-
-
-def ridge_probe_r2(x_fit: np.ndarray, y_fit: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
-                   ridge: float) -> np.ndarray:
-    """Closed-form ridge regression on standardized features; R² per target column on the test set.
-
-    x float[N, F], y float[N, T] -> float64[T]; R² = 1 − SSE / SST with the test set's own mean.
-    """
-    x_fit, x_test = np.asarray(x_fit, np.float64), np.asarray(x_test, np.float64)
-    y_test = np.asarray(y_test, np.float64)
-    mean, std = x_fit.mean(0), x_fit.std(0) + 1e-8
-    w, b = ridge_fit((x_fit - mean) / std, y_fit, ridge)
-    pred = (x_test - mean) / std @ w + b
-    sst = ((y_test - y_test.mean(0)) ** 2).sum(0)
-    return 1.0 - ((y_test - pred) ** 2).sum(0) / np.maximum(sst, 1e-300)
-
-
 def goal_report(token: RlToken, z_rl: Tensor, frames: Frames, prefix: str = "") -> dict[str, float]:
     """RMS error (physical units) of the token's goal entries on the frames of successful episodes, per goal axis:
     <prefix>goal_rmse_<proprio index> over all of them and <prefix>goal_near_rmse_<proprio index> near the hole;
@@ -482,24 +426,6 @@ def goal_report(token: RlToken, z_rl: Tensor, frames: Frames, prefix: str = "") 
         report.update({f"{prefix}goal_{subset}rmse_{a}": float(v)
                        for a, v in zip(token.cfg.goal_axes, rmse, strict=True)})
     return report
-
-
-def probe_table(report: dict[str, float], features: str) -> list[str]:
-    """The report lines of `probe_report`'s R² (the probe on `features` and on proprio, all and near the hole), or
-    one line saying there is no probe (frames without the privileged tip offset: datasets recorded on a robot)."""
-    if f"probe_r2_{PROBE_TARGETS[0]}" not in report:
-        return ["  linear probe of the tip-to-hole offset: no probe (these frames carry no privileged tip offset)"]
-    near_title = f"near the hole ({int(report['held_out_near_frames'])})"
-    lines = [
-        "  linear probe R² of the tip-to-hole offset (ridge fit on training episodes, scored on held-out ones)",
-        f"    {'':<8} {'all held-out frames':>19}   {near_title:>19}",
-        f"    {'target':<8} {features:>9} {'proprio':>9}   {features:>9} {'proprio':>9}",
-    ]
-    for t in PROBE_TARGETS:
-        row = [report.get(f"{name}_r2_{t}", float("nan"))  # nan: no held-out frame near the hole
-               for name in ("probe", "probe_proprio", "probe_near", "probe_proprio_near")]
-        lines.append(f"    {t:<8} {row[0]:9.3f} {row[1]:9.3f}   {row[2]:9.3f} {row[3]:9.3f}")
-    return lines
 
 
 def format_diagnosis(report: dict[str, float]) -> str:
