@@ -182,3 +182,23 @@ def test_cameras_render_rgb_images_and_close_releases_them():
     env.close()  # idempotent
     with pytest.raises(RuntimeError, match="closed"):
         env.reset(seed=0)
+
+
+def test_cameras_see_no_sites():
+    """A camera image must not change when every site group is hidden: the hole-centre and peg-tip sites are
+    privileged markers a real camera cannot see. Default MuJoCo options draw them, which this test would catch."""
+    with PegInsertEnv(SimConfig()) as env:
+        hidden = mujoco.MjvOption()
+        hidden.sitegroup[:] = 0
+        shown = mujoco.MjvOption()  # MuJoCo's defaults: site groups 0-2 drawn
+        renderer = mujoco.Renderer(env.model, env.cfg.image_size, env.cfg.image_size)
+        leaks = 0
+        for seed in range(4):
+            images = env.reset(seed, "critical").images
+            for camera, image in images.items():
+                renderer.update_scene(env.data, camera=camera, scene_option=hidden)
+                np.testing.assert_array_equal(image, renderer.render(), err_msg=f"{camera}, seed {seed}")
+                renderer.update_scene(env.data, camera=camera, scene_option=shown)
+                leaks += int(np.any(renderer.render() != image))
+        renderer.close()
+    assert leaks, "the default options drew no site in any image: this test no longer checks anything"

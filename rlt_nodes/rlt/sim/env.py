@@ -62,6 +62,11 @@ PROPRIO_DIM = len(PROPRIO_NAMES)
 TASK_INSTRUCTION = "insert the peg into the socket"  # the language instruction of this task
 SUCCESS_DEPTH = 0.015  # m, the peg tip must be this far below the rim (and inside the hole) for success
 
+# What the cameras draw: every geom a real camera would see, and none of the sites (the hole centre and the peg tip
+# are named points for the privileged accessors; MuJoCo's default options would draw them as small spheres).
+# Part of the artifact keys (rlt.artifacts): change it and every recorded image is stale.
+CAMERA_VIEW = "geoms-only/1"
+
 _TARGET_LEAD = np.array([0.01, 0.01, 0.01, 0.1, 0.1, 0.1])  # m, rad: servo targets stay this close to the joints
 
 
@@ -103,6 +108,7 @@ class PegInsertEnv:
         self.model = mujoco.MjModel.from_xml_string(xml)
         self.data = mujoco.MjData(self.model)
         self._renderer = self._make_renderer() if cfg.cameras else None
+        self._view = camera_view_option()
         self._hole = self.model.site(HOLE_SITE).id
         self._tip = self.model.site(TIP_SITE).id
         self._peg = self.model.body(PEG_BODY).id
@@ -220,7 +226,7 @@ class PegInsertEnv:
             raise RuntimeError("this PegInsertEnv was closed; create a new one")
         images = {}
         for camera in self.cfg.cameras:
-            self._renderer.update_scene(self.data, camera=camera)
+            self._renderer.update_scene(self.data, camera=camera, scene_option=self._view)
             images[camera] = self._renderer.render()  # a fresh array
         return images
 
@@ -279,6 +285,13 @@ class PegInsertEnv:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def camera_view_option() -> mujoco.MjvOption:
+    """MuJoCo's visual options for camera images (CAMERA_VIEW): the defaults with every site group hidden."""
+    option = mujoco.MjvOption()
+    option.sitegroup[:] = 0
+    return option
 
 
 def _yaw_quat(yaw: float) -> np.ndarray:
