@@ -34,6 +34,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("bench", "learner"): ("bench_learner", "learner updates/s vs a plain PyTorch TD3 loop, and matmul GFLOP/s"),
     ("bench", "vla"): ("bench_vla", "VLA forward latency p50/p99, ONNX Runtime vs PyTorch"),
     ("bench", "session"): ("bench_session", "the sim session in one process (no ROS): RLT vs base throughput"),
+    ("bench", "sweep"): ("bench_sweep", "the in-process session over RL seeds x independent builds: mean and spread"),
     ("bench", "bag"): ("bench_bag", "bag recording MB/s and msgs/s at the sim session's rates (2 cameras), headroom"),
     ("bag", "record"): ("bag_record", "record the session's topics into a rosbag2 MCAP bag (bounded memory, flushed)"),
     ("bag", "replay"): ("bag_replay", "replay a bag at its recorded timing under sim time, with a shadow actor"),

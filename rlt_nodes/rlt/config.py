@@ -79,6 +79,27 @@ class Config:
         return kinds
 
     @classmethod
+    def field_docs(cls) -> dict[str, str]:
+        """Map field name -> its comment in the class source (the lines just above it and its trailing comment),
+        the text `--help` shows; '' where a field has none."""
+        import inspect
+        import re
+
+        docs: dict[str, str] = {}
+        above: list[str] = []
+        for line in inspect.getsource(cls).splitlines():
+            text = line.strip()
+            field = re.match(r"(\w+): [^=#]+(?:=[^#]*)?(?:#\s*(.*))?$", text)
+            if text.startswith("#"):
+                above.append(text.lstrip("#").strip())
+            elif field and field.group(1) in {f.name for f in dataclasses.fields(cls)}:
+                docs[field.group(1)] = " ".join([*above, field.group(2) or ""]).strip()
+                above = []
+            else:
+                above = []
+        return docs
+
+    @classmethod
     def from_dict(cls: type[C], values: Mapping[str, Any], *, source: str = "") -> C:
         """Build from a mapping; unknown keys are an error that lists the valid ones."""
         names = {f.name for f in dataclasses.fields(cls)}

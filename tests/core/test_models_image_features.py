@@ -150,18 +150,16 @@ def test_session_ablation_uses_the_image_feature_onnx(trained, tmp_path, monkeyp
     import shutil
 
     from rlt.models import image_features
-    from rlt.models.recipe import RECIPE
     from rlt.session import ABLATIONS, IMAGE_FEATURE_ABLATIONS, SessionConfig, SimSession
 
     assert set(ABLATIONS) >= IMAGE_FEATURE_ABLATIONS
     vla_ckpt, _, episodes = trained
     art = tmp_path / "artifacts"
-    for part in RECIPE:  # the demos and the VLA are cached: only the ablation's own artifacts get built
-        (art / "demos" / "main" / part.name).mkdir(parents=True)
-        (art / "demos" / "main" / part.name / "metadata.yaml").touch()
-    (art / "vla").mkdir()
-    shutil.copy(vla_ckpt, art / "vla" / "vla.pt")
-    (art / "vla" / "DONE").touch()
+    from rlt.models import bc, recipe
+
+    # the demos and the VLA stand in for the recorded and trained ones; the ablation's own artifacts are real
+    monkeypatch.setattr(recipe, "record_vla_demos", lambda out, *args, **kwargs: out)
+    monkeypatch.setattr(bc, "train_vla", lambda demos, out, *args, **kwargs: shutil.copy(vla_ckpt, out / "vla.pt"))
     calls = []
     real_train = image_features.train_image_features
 

@@ -18,15 +18,22 @@ def test_tiny_session_writes_the_report(tmp_path, ros_domain, monkeypatch):
         rl_minutes=0.3,
         eval_episodes=3,
         train_mode="critical",
+        variants=("plain_token",),
         tiny=True,
     )
     summary = SimSession(cfg, progress=False).run()
     report = tmp_path / "run" / "report"
     for name in ("throughput.png", "durations.png"):
         assert (report / name).read_bytes()[:4] == b"\x89PNG" and (report / name).stat().st_size > 10_000, name
-    assert "| success rate |" in (report / "summary.md").read_text()
+    assert "| policy | success |" in (report / "summary.md").read_text()
     saved = json.loads((report / "summary.json").read_text())
     assert saved["base"]["episodes"] == saved["rlt"]["episodes"] == 3
+    labels = [row["label"] for row in saved["rows"]]
+    assert labels == ["base VLA", "RLT (goal entries, noisy operator)", "RLT (plain token, noisy operator)",
+                      "demo teleoperator (scripted, true pose)"]
+    assert saved["evaluation_seeds"].startswith("evaluation range")
+    assert (tmp_path / "run" / "rlt_plain_token_learner" / "actor_weights.npz").is_file()
+    assert (tmp_path / "artifacts" / "vla_plain.onnx").is_file()  # the paper's token: its own export
     assert saved["rl_data_minutes"] >= 0.3  # the driver ran until the RL-data budget was spent
     assert summary["learner_updates"] > 0  # the learner trained on transitions from the actor process
     assert (tmp_path / "run" / "learner" / "actor_weights.npz").is_file()

@@ -106,7 +106,7 @@ def test_keep_success_drops_failed_attempts(tmp_path):
         tmp_path / "ds",
         2,
         sim,
-        ExpertConfig(bias_xy_sigma=0.0015, seed=1),
+        ExpertConfig(bias_xy_sigma=0.0015, seed=3),
         mode="critical",
         keep="success",
         progress=False,

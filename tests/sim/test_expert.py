@@ -120,3 +120,21 @@ def test_rollout_on_a_perception_acts_on_the_estimate_not_the_privileged_pose(en
     assert calls == list(range(0, len(steps), 10))  # queried as a chunking policy would be
     steps = list(rollout(env, ScriptedTeleop(env, CLEAN), 3, "critical", perceive=biased, every=10))
     assert steps[-1].result.truncated  # aims 3 mm off, beyond the chamfer: stalls on the rim
+
+
+def test_perception_noise_is_drawn_every_step_and_zero_is_the_true_pose(env):
+    """A person's perception: with per-step noise the same state gives different actions; without any error the
+    action is a function of the state (privileged); the default operator perceives with error."""
+    def actions(cfg, rng_seed):
+        env.reset(seed=3, mode="critical")
+        teleop = ScriptedTeleop(env, cfg, np.random.default_rng(rng_seed))
+        teleop.reset()
+        return np.array([teleop.act()[1] for _ in range(3)])  # float64[3, 4], the state does not change
+
+    noisy = ExpertConfig(bias_xy_sigma=0.0, bias_yaw_sigma=0.0, action_noise_xyz_sigma=0.0, action_noise_yaw_sigma=0.0)
+    assert noisy.perception_noise_xy_sigma > 0 and ExpertConfig().bias_xy_sigma >= 0.0005  # the defaults are a person's
+    seen = actions(noisy, 0)
+    assert not np.allclose(seen[0], seen[1])  # a new perception error every step
+    clean = actions(CLEAN, 0)
+    np.testing.assert_array_equal(clean[0], clean[1])
+    np.testing.assert_array_equal(clean, actions(CLEAN, 1))  # no error draws reach the action

@@ -44,7 +44,9 @@ def run(human_cfg, episodes=2, fallback=(0.0, 0.0, 0.0, 0.0)):
 
 
 def test_the_human_takes_over_in_chosen_episodes_and_inserts_the_peg():
-    log, summaries = run(ScriptedHumanConfig(every=2, offset=0, trigger="schedule", start_step=0))
+    # the true-pose operator (an upper bound) inserts every time: this checks the path, not a person's skill
+    log, summaries = run(ScriptedHumanConfig(every=2, offset=0, trigger="schedule", start_step=0,
+                                             perception="privileged"))
     assert summaries[0]["success"] and summaries[0]["critical_rows"] == {"human": summaries[0]["steps"]}
     assert not summaries[1]["success"] and "human" not in summaries[1]["critical_rows"]  # not its episode
     begins = [(ep, step) for ep, step, events in log if Event.INTERVENE_BEGIN in events]
@@ -58,7 +60,7 @@ def test_the_human_releases_after_its_window():
 
 
 def test_the_stall_trigger_takes_over_only_where_the_peg_stalls_and_the_human_recovers():
-    cfg = ScriptedHumanConfig()  # every episode, on a stall, to the episode's end
+    cfg = ScriptedHumanConfig(perception="privileged")  # every episode, on a stall, to the episode's end
     log, summaries = run(cfg, episodes=6, fallback=(0.0, 0.0, -0.001, 0.0))  # straight down, whatever the offset
     begins = {ep: step for ep, step, events in log if Event.INTERVENE_BEGIN in events}
     for ep, summary in enumerate(summaries):
@@ -69,3 +71,24 @@ def test_the_stall_trigger_takes_over_only_where_the_peg_stalls_and_the_human_re
     assert 0 < len(begins) < len(summaries)  # seed 7 gives both kinds
     held_still, _ = run(cfg, episodes=2)  # hovering above the rim is no stall
     assert not any(events for _, _, events in held_still)
+
+
+def test_the_default_operator_perceives_with_error_and_the_privileged_one_does_not():
+    """Same episodes, same trigger: the noisy operator's commands differ from the true-pose operator's, which is
+    an explicit, labelled option (an upper bound), never the default."""
+    assert ScriptedHumanConfig().perception == "noisy"
+    logs = {}
+    for perception in ("noisy", "privileged"):
+        sim, mapping = SimConfig(cameras=()), load_mapping("xbox")
+        human = ScriptedHuman(sim, ScriptedHumanConfig(trigger="schedule", start_step=0, perception=perception),
+                              mapping)
+        assert (human.expert.cfg.bias_xy_sigma > 0) == (perception == "noisy")
+        driver = SimDriver(PegInsertEnv(sim), DriverConfig(mode="critical", episodes=1, seed=7))
+        out = driver.begin_episode()
+        for event in out.events:
+            human.on_event(event)
+        logs[perception] = human.on_state(out.sim_state)[0]
+        human.close()
+    assert not np.array_equal(logs["noisy"], logs["privileged"])
+    with pytest.raises(ValueError, match="perception"):
+        ScriptedHumanConfig(perception="oracle")

@@ -8,15 +8,17 @@ import argparse
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from rlt.session import SessionConfig
 
-    defaults = SessionConfig()
-    for name, (scalar, _) in SessionConfig.field_kinds().items():
+    defaults, docs = SessionConfig(), SessionConfig.field_docs()
+    for name, (scalar, is_tuple) in SessionConfig.field_kinds().items():
         flag = f"--{name.replace('_', '-')}"
+        default = getattr(defaults, name)
+        text = f"{docs.get(name, '')} (default: {default})".replace("%", "%%")
         if scalar is bool:
-            parser.add_argument(flag, action="store_true", help=f"(default: {getattr(defaults, name)})")
+            parser.add_argument(flag, action="store_true", help=text)
+        elif is_tuple:
+            parser.add_argument(flag, type=scalar, nargs="*", default=list(default), help=text)
         else:
-            parser.add_argument(
-                flag, type=scalar, default=getattr(defaults, name), help=f"(default: {getattr(defaults, name)})"
-            )
+            parser.add_argument(flag, type=scalar, default=default, help=text)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from tqdm import tqdm
 
+from rlt.seeds import TUNING
 from rlt.sim.config import ExpertConfig, SimConfig, check_mode
 
 if TYPE_CHECKING:
     from rlt.sim.env import Observation
     from rlt.sim.expert import ChunkFn, Perceive  # imports MuJoCo: for annotations only
 
-DEFAULT_SEED0 = 1_000_000  # evaluation seeds start here, far from the seeds demonstrations are recorded with
+DEFAULT_SEED0 = TUNING.first  # diagnostics choose settings: they run on the tuning seeds (rlt.seeds)
 
 
 def evaluate_vla(

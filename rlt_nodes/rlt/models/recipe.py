@@ -50,7 +50,9 @@ _WIDE_CRITICAL = {"critical_xy_range": 0.006, "handoff_xy_radius": 0.01, "critic
                   "handoff_height": 0.025, "critical_yaw_range": 0.1}
 RECIPE: tuple[DemoPart, ...] = (DemoPart("critical", "critical", 400, _WIDE_CRITICAL, expert_seed=6),)
 APPROACH = DemoPart("full", "full", 150, {}, expert_seed=7)
-EXPERT = ExpertConfig(bias_xy_sigma=0.0, bias_yaw_sigma=0.0)  # clean labels; see the module docstring
+# the demo teleoperator: the true pose, no perception error (clean labels; see the module docstring), action noise kept
+EXPERT = ExpertConfig(bias_xy_sigma=0.0, bias_yaw_sigma=0.0, perception_noise_xy_sigma=0.0,
+                      perception_noise_yaw_sigma=0.0)
 
 
 def recipe_parts(approach: bool = False) -> tuple[DemoPart, ...]:

@@ -187,13 +187,16 @@ def check_mode(mode: str) -> None:
 class ExpertConfig(Config):
     """Scripted teleoperator quality knobs. All noises are zero-mean Gaussians with the given standard deviation.
 
-    The perception bias is drawn once per episode (a teleoperator who misjudges where the hole is); the action
-    noise is drawn every step and is part of the recorded label; the DART noise is added to the executed action
-    only, so the recorded label stays the teleoperator's intended command.
+    The defaults are a person at a gamepad who sees the scene through a camera: the perception bias is drawn once
+    per episode (misjudging where the hole is) and the perception noise every step (the judgement jitters from frame
+    to frame); the action noise is drawn every step and is part of the recorded label; the DART noise is added to the
+    executed action only, so the recorded label stays the teleoperator's intended command.
     """
 
     bias_xy_sigma: float = 0.0005  # m, per-episode error on the perceived hole position, per axis
     bias_yaw_sigma: float = math.radians(1)  # rad, per-episode error on the perceived hole yaw
+    perception_noise_xy_sigma: float = 0.0002  # m, per-step error on the perceived hole position, per axis
+    perception_noise_yaw_sigma: float = math.radians(0.5)  # rad, per-step error on the perceived hole yaw
     action_noise_xyz_sigma: float = 0.0001  # m, per-step noise on dx, dy, dz
     action_noise_yaw_sigma: float = 0.001  # rad, per-step noise on dyaw
     dart_xyz_sigma: float = 0.0  # m, per-step execution noise on dx, dy, dz (not in the label)
@@ -201,15 +204,16 @@ class ExpertConfig(Config):
     seed: int = 0  # seed of the teleoperator's random generator
 
     def validate(self) -> None:
-        for name in ("bias_xy_sigma", "action_noise_xyz_sigma", "dart_xyz_sigma"):
+        for name in ("bias_xy_sigma", "perception_noise_xy_sigma", "action_noise_xyz_sigma", "dart_xyz_sigma"):
             self.require_range(name, 0.0, PEG_HALF_SIZE[0] * 2)
-        for name in ("bias_yaw_sigma", "action_noise_yaw_sigma", "dart_yaw_sigma"):
+        for name in ("bias_yaw_sigma", "perception_noise_yaw_sigma", "action_noise_yaw_sigma", "dart_yaw_sigma"):
             self.require_range(name, 0.0, math.pi / 4)
         self.require_range("seed", 0, 2**63 - 1)
 
     def without_errors(self) -> ExpertConfig:
-        """This teleoperator with no perception bias and no noise at all (a careful operator)."""
-        return self.replace(bias_xy_sigma=0.0, bias_yaw_sigma=0.0, action_noise_xyz_sigma=0.0,
+        """This teleoperator with no perception error and no noise at all: the true pose (privileged)."""
+        return self.replace(bias_xy_sigma=0.0, bias_yaw_sigma=0.0, perception_noise_xy_sigma=0.0,
+                            perception_noise_yaw_sigma=0.0, action_noise_xyz_sigma=0.0,
                             action_noise_yaw_sigma=0.0, dart_xyz_sigma=0.0, dart_yaw_sigma=0.0)
 
 
@@ -228,7 +232,8 @@ class RolloutConfig(Config):
     noise_xyz_sigma: float = 0.0001  # m, per-step execution noise on dx, dy (dz gets 3x: the actor's z bound)
     noise_yaw_sigma: float = 0.0014  # rad, per-step execution noise on dyaw
     seed: int = 8  # env seeds demo_seed(seed, k); the demo recipe uses 6 and 7
-    # control steps an operator (the scripted teleop, ExpertConfig defaults) gets to finish an episode the policy
+    # control steps an operator (the scripted teleop with a person's perception, ExpertConfig defaults) gets to finish
+    # an episode the policy
     # left at its time limit: its final pose then labels the failed attempt too; 0 = failed attempts stay unlabelled
     finish_steps: int = 100
 

@@ -36,6 +36,7 @@ import numpy as np
 from tqdm import tqdm
 
 from rlt.bagio import BagReader, BagWriter, header
+from rlt.seeds import DEMOS
 from rlt.sim.config import ExpertConfig, RolloutConfig, SimConfig, check_mode
 from rlt.sim.env import AXIS_NAMES, TASK_INSTRUCTION, PegInsertEnv
 from rlt.sim.expert import ChunkFn, ExpertStep, ScriptedTeleop, finish, policy_rollout, rollout
@@ -49,13 +50,12 @@ TIP_TOPIC = "privileged/tip_offset"
 EVENTS_TOPIC = "episode/events"
 EPISODE_GAP_NS = 10**9  # sim time left between two episodes
 MAX_ATTEMPTS_PER_EPISODE = 10  # keep="success" gives up after this many attempts per requested episode
-DEMO_SEED0 = 2**32  # env seeds of demos start here: far above evaluation seeds (rlt.models.evaluate: 1e6 + k)
 Attempt = Callable[[int], list[ExpertStep]]  # attempt k of a dataset -> its trajectory
 
 
 def demo_seed(expert_seed: int, attempt: int) -> int:
     """Env seed of attempt `attempt` (0, 1, ...) of a dataset recorded with ExpertConfig.seed = `expert_seed`."""
-    return DEMO_SEED0 + expert_seed * 2**20 + attempt
+    return DEMOS.seed(expert_seed * 2**20 + attempt)
 
 
 def camera_topic(camera: str) -> str:
@@ -150,6 +150,8 @@ def _record(out_dir: Path | str, episodes: int, sim_cfg: SimConfig,
         raise FileExistsError(f"{out_dir} exists; a dataset is written to a new folder")
     period_ns = round(1e9 / sim_cfg.control_hz)
     written, attempts, successes, steps = 0, 0, 0, 0
+    durations: list[int] = []  # control steps of each written episode
+    outcomes: list[bool] = []  # its success
     handovers, handover_successes = 0, 0  # episodes a second source took over (an operator finishing a policy's)
     with (
         PegInsertEnv(sim_cfg) as env,
@@ -176,6 +178,8 @@ def _record(out_dir: Path | str, episodes: int, sim_cfg: SimConfig,
             recorder.write_trajectory(written, trajectory, success)
             written += 1
             steps += len(trajectory)
+            durations.append(len(trajectory))
+            outcomes.append(success)
             bar.update()
             bar.set_postfix(success=f"{(successes - handover_successes) / attempts:.0%}",
                             **({"finished": handover_successes} if handovers else {}))
@@ -189,6 +193,8 @@ def _record(out_dir: Path | str, episodes: int, sim_cfg: SimConfig,
             "handovers": handovers,
             "handover_successes": handover_successes,
             "steps": steps,
+            "episode_durations": durations,
+            "episode_success": outcomes,
             "control_hz": sim_cfg.control_hz,
             "axis_names": list(AXIS_NAMES),
             "sim_config": sim_cfg.to_dict(),

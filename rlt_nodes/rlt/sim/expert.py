@@ -64,7 +64,8 @@ class ExpertStats:
 
 
 class ScriptedTeleop:
-    """Privileged P-controller with per-episode perception bias, per-step noise and DART execution noise."""
+    """P-controller on the simulator's pose seen through a per-episode perception bias and per-step perception noise
+    (`ExpertConfig`; all zero = the true pose, privileged), with per-step action noise and DART execution noise."""
 
     def __init__(
         self, env: PegInsertEnv, cfg: ExpertConfig, rng: np.random.Generator | None = None, gain: float = _GAIN,
@@ -110,8 +111,12 @@ class ScriptedTeleop:
         if perceived is not None:
             tip = np.array([*_rotate(-self.env.hole_yaw(), perceived[:2]), tip[2]])
             yaw = float(perceived[2])
-        xy_error = _rotate(self.env.hole_yaw(), self._bias_xy - tip[:2])  # float64[2], world frame, m
-        yaw_error = self._bias_yaw - yaw
+        seen_xy, seen_yaw = self._bias_xy, self._bias_yaw  # perceived minus true hole pose: m (hole frame), rad
+        if self.cfg.perception_noise_xy_sigma or self.cfg.perception_noise_yaw_sigma:  # no draw: same stream as before
+            seen_xy = seen_xy + self.rng.normal(0.0, self.cfg.perception_noise_xy_sigma, 2)
+            seen_yaw = seen_yaw + float(self.rng.normal(0.0, self.cfg.perception_noise_yaw_sigma))
+        xy_error = _rotate(self.env.hole_yaw(), seen_xy - tip[:2])  # float64[2], world frame, m
+        yaw_error = seen_yaw - yaw
         height = tip[2]
         lead = self.env.servo_lead()[:ACTION_DIM] if self.on_targets else np.zeros(ACTION_DIM)  # float64[4]
         action = np.zeros(ACTION_DIM)

@@ -1,4 +1,4 @@
-"""A scripted "human" for the sim: the privileged expert driving the joystick, so intervention is tested end to end.
+"""A scripted "human" for the sim: the scripted teleoperator driving the joystick, so intervention runs end to end.
 
 This module owns when the scripted human takes over and what it does with the sticks. It follows the driver's
 `sim/state` with a mirror of the scene (`rlt.sim.render.apply_state`) and the episode events. In the chosen
@@ -9,7 +9,9 @@ episodes (`every`, `offset`) it holds the dead-man button for `duration_steps` s
   rim and takes over: it lifts the peg to `recover_height`, re-aligns and inserts, as the paper's operator
   intervenes where the policy fails),
 and deflects the sticks so that the teleop mapping (`rlt.teleop.Teleop`, same per-device `JoyMapping`) commands
-the scripted teleoperator's action (`rlt.sim.expert.ScriptedTeleop`). Its output is a Joy
+the scripted teleoperator's action (`rlt.sim.expert.ScriptedTeleop`). It sees the hole as a person would
+(`perception` "noisy": `ExpertConfig`'s per-episode bias and per-step noise), or, as a labelled upper bound, the
+simulator's true pose ("privileged"). Its output is a Joy
 state (axes, buttons), exactly what a gamepad would give; everything after that is the real teleop path.
 The expert's P gain assumes a new action every control step; a human chunk holds one action for a whole chunk, so
 the gain here is lower (`gain`), and its P terms steer the servo targets (`sim/state` carries them), as a person
@@ -34,6 +36,7 @@ from rlt.types import EpisodeEvent, Event, SimState
 
 _ENDS = (Event.SUCCESS, Event.FAILURE, Event.TIMEOUT, Event.RESET)
 TRIGGERS = ("schedule", "stall")
+PERCEPTIONS = ("noisy", "privileged")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,7 +55,10 @@ class ScriptedHumanConfig(Config):
     gain: float = 0.08  # P gain per step of a held action (the expert's 0.5 is for an action per step)
     n_axes: int = 8  # Joy axes of the emulated gamepad (an Xbox pad: 8)
     n_buttons: int = 11  # Joy buttons of the emulated gamepad (an Xbox pad: 11)
-    seed: int = 0  # seed of the expert's random generator (its noises are zero here: a careful human)
+    # noisy: sees the hole through ExpertConfig's default perception bias and noise, as a person at a gamepad does;
+    # privileged: the simulator's true pose and no noise (an upper bound on any operator)
+    perception: str = "noisy"
+    seed: int = 0  # seed of the operator's random generator (its perception errors)
 
     def validate(self) -> None:
         if self.every < 0 or (self.every and not 0 <= self.offset < self.every):
@@ -60,6 +66,7 @@ class ScriptedHumanConfig(Config):
         if self.start_step < 0 or self.duration_steps < 0:
             self.fail("start_step", "start_step and duration_steps must be >= 0")
         self.require_choice("trigger", TRIGGERS)
+        self.require_choice("perception", PERCEPTIONS)
         self.require_range("stall_steps", 1, 10_000)
         self.require_range("stall_distance", 0.0, 0.1)
         self.require_range("stall_height", -0.1, 0.1)
@@ -83,8 +90,9 @@ class ScriptedHuman:
             )
         self.cfg, self.mapping = cfg, mapping
         self.env = PegInsertEnv(sim.replace(cameras=()))  # a mirror: its physics is never stepped
-        self.expert = ScriptedTeleop(self.env, ExpertConfig(seed=cfg.seed).without_errors(), gain=cfg.gain,
-                                     on_targets=True)
+        expert = ExpertConfig(seed=cfg.seed)
+        self.expert = ScriptedTeleop(self.env, expert if cfg.perception == "noisy" else expert.without_errors(),
+                                     gain=cfg.gain, on_targets=True)
         self._handoff: dict[int, int] = {}  # episode -> step of its hand-off
         self._ended: set[int] = set()
         self._engaged_episode = -1  # the episode of the current intervention (-1: none)
@@ -115,7 +123,7 @@ class ScriptedHuman:
             # schedule: aligns from where the peg is now; stall: lifts off the rim first
             self.expert.reset(self.cfg.recover_height if self.cfg.trigger == "stall" else None)
             self.interventions += 1
-        _, label = self.expert.act()  # float64[4], the intended action (no noise here)
+        _, label = self.expert.act()  # float64[4], the intended action (its action noise included)
         axes = joy_axes_for_action(self.mapping, label, self.cfg.n_axes)
         buttons[self.mapping.deadman_button] = 1
         return axes, buttons

@@ -26,6 +26,7 @@ import yaml
 from rlt.config import Config
 from rlt.launch import LAUNCH_DIR
 from rlt.rl.config import RLConfig
+from rlt.seeds import RANGES, TRAINING
 from rlt.session import OPERATORS
 from rlt.types import Event, PolicyWeights, Transition
 
@@ -51,18 +52,25 @@ class InProcessConfig(Config):
     state: str = "token"  # token: z_rl from the model; oracle: the true tip-to-hole offset
     rl_minutes: float = 15.0  # critical-phase sim time of online RL data
     eval_episodes: int = 150  # per policy, on the same seeds
-    eval_seed: int = 1_000_000
-    train_seed: int = 100_000
+    # evaluation seeds, a range of rlt.seeds: "tuning" (settings are chosen here) or "evaluation" (reserved for final
+    # figures: a setting chosen on it is no longer evaluated on unseen seeds)
+    seeds: str = "tuning"
     rl_overrides: tuple[str, ...] = ()  # "name=value" applied to the RLConfig after the params file (YAML values)
-    # as rlt.session.SessionConfig.operator: "scripted" = the params file's scripted human (its sim_human and teleop
-    # blocks) intervenes in training through the same Joy -> teleop mapping as the sim_human session; "none"
-    operator: str = "scripted"
+    # as rlt.session.SessionConfig.operator: "noisy" or "privileged" = the params file's scripted human (its
+    # sim_human and teleop blocks, with that perception) intervenes in training through the same Joy -> teleop
+    # mapping as the sim_human session; "none" = autonomous
+    operator: str = "noisy"
     human_overrides: tuple[str, ...] = ()  # "name=value" applied to its ScriptedHumanConfig (YAML values)
 
     def validate(self) -> None:
         self.require_choice("state", STATES)
         self.require_choice("operator", tuple(OPERATORS))
+        self.require_choice("seeds", ("tuning", "evaluation"))
         self.require_positive("rl_minutes", "eval_episodes")
+        try:
+            RANGES[self.seeds].check(RANGES[self.seeds].first, self.eval_episodes)
+        except ValueError as err:
+            self.fail("eval_episodes", str(err))
         for name in ("rl_overrides", "human_overrides"):
             for item in getattr(self, name):
                 if "=" not in item:
@@ -97,8 +105,10 @@ class _Operator:
 
         params = yaml.safe_load(Path(cfg.params_file).read_text())
         mapping = load_mapping(_node_params(params, "sim_human").get("mapping", "xbox"))
-        human = ScriptedHumanConfig.from_dict(_block(params, "sim_human", "human", cfg.human_overrides),
-                                              source=cfg.params_file)
+        perception = OPERATORS[cfg.operator][1].get("human.perception", "noisy")
+        human = ScriptedHumanConfig.from_dict(
+            {"perception": perception, **_block(params, "sim_human", "human", cfg.human_overrides)},
+            source=cfg.params_file)
         teleop = TeleopConfig.from_dict({**_block(params, "teleop", "teleop"), "chunk_len": chunk_len},
                                         source=cfg.params_file)
         self.human, self.teleop = ScriptedHuman(sim, human, mapping), Teleop(mapping, teleop)
@@ -124,7 +134,7 @@ def observe_stride(rl: RLConfig) -> int:
 
 def run_inprocess(cfg: InProcessConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Train, then evaluate base and RLT; returns {"train": episodes, "base": {...}, "rlt": {...}, ratio, wall_s}."""
-    from rlt.report import evaluation_stats, throughput_ratio
+    from rlt.report import evaluation_stats, paired_bootstrap, throughput_ratio
     from rlt.rl.actor_core import ActorConfig, ActorCore
     from rlt.rl.learner import Learner
     from rlt.serving import VlaServer, VlaServerConfig
@@ -146,7 +156,7 @@ def run_inprocess(cfg: InProcessConfig, log: Callable[[str], None] = print) -> d
         actor = ActorCore(rl, ActorConfig(mode=mode))
         if mode == "eval":
             actor.load_weights(_snapshot(learner, 1))
-        operator = _Operator(cfg, env.cfg, rl.chunk_len) if cfg.operator == "scripted" and mode == "train" else None
+        operator = _Operator(cfg, env.cfg, rl.chunk_len) if cfg.operator != "none" and mode == "train" else None
         summaries: list[dict] = []
         out = driver.begin_episode()
         while True:
@@ -178,14 +188,18 @@ def run_inprocess(cfg: InProcessConfig, log: Callable[[str], None] = print) -> d
             else:
                 out = driver.step()
 
+    seeds = RANGES[cfg.seeds]
     with env:
-        train = episodes("train", cfg.train_seed, budget_s=60.0 * cfg.rl_minutes)
+        train = episodes("train", TRAINING.first, budget_s=60.0 * cfg.rl_minutes)
         trained_s = time.monotonic() - began
-        base = evaluation_stats(episodes("base", cfg.eval_seed, cfg.eval_episodes))
-        rlt = evaluation_stats(episodes("eval", cfg.eval_seed, cfg.eval_episodes))
+        base_log = episodes("base", seeds.first, cfg.eval_episodes)
+        rlt_log = episodes("eval", seeds.first, cfg.eval_episodes)
+    base, rlt = evaluation_stats(base_log), evaluation_stats(rlt_log)
     return {"train": train, "base": base, "rlt": rlt, "throughput_ratio": throughput_ratio(rlt, base),
+            "ci95": paired_bootstrap(base_log, rlt_log), "base_episodes": base_log, "rlt_episodes": rlt_log,
             "learner_updates": learner.updates, "transitions": learner.buffer.added, "train_wall_s": trained_s,
-            "wall_s": time.monotonic() - began, "rl": rl.to_dict(), "state": cfg.state}
+            "wall_s": time.monotonic() - began, "rl": rl.to_dict(), "state": cfg.state, "operator": cfg.operator,
+            "seeds": seeds.describe(), "model_path": cfg.model_path}
 
 
 def _learn(learner: Learner, actor: ActorCore, transitions: list[Transition], weights_every: int) -> None:
@@ -210,7 +224,8 @@ def format_report(result: dict[str, Any]) -> str:
     """The figures of `run_inprocess`."""
     from rlt.report import intervention_stats
 
-    lines = [f"in-process sim session, state={result['state']}: {len(result['train'])} training episodes, "
+    lines = [f"in-process sim session, state={result['state']}, operator={result['operator']}, evaluated on the "
+             f"{result['seeds']}: {len(result['train'])} training episodes, "
              f"{result['learner_updates']} learner updates, train {result['train_wall_s']:.0f} s, "
              f"total {result['wall_s']:.0f} s"]
     for name in ("base", "rlt"):
@@ -221,5 +236,7 @@ def format_report(result: dict[str, Any]) -> str:
     if human["episodes_with_human"]:
         lines.append(f"  training: the human drove {human['human_step_share']:.1%} of the critical steps, in "
                      f"{human['episodes_with_human']} of {len(result['train'])} episodes")
-    lines.append(f"  throughput ratio RLT / base: {result['throughput_ratio']:.2f}x")
+    lo, hi = result["ci95"]["throughput_ratio"]
+    lines.append(f"  throughput ratio RLT / base: {result['throughput_ratio']:.2f}x (95 % CI {lo:.2f}-{hi:.2f}, "
+                 "bootstrap paired by seed)")
     return "\n".join(lines)

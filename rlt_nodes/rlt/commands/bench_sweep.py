@@ -1,0 +1,33 @@
+"""`rlt bench sweep`: the in-process session over RL seeds x independent artifact builds: mean and spread."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from rlt.commands.bench_session import add_in_process_arguments
+
+    parser.add_argument("--models", nargs="+", default=["artifacts/vla.onnx", "artifacts/vla-s1.onnx"],
+                        help="one ONNX per independent build (rlt session --build-seed N writes artifacts/vla-sN.onnx)")
+    parser.add_argument("--rl-seeds", nargs="+", type=int, default=[0, 1, 2], help="RL seeds (rl.seed) per build")
+    parser.add_argument("--jobs", type=int, default=2, help="runs at a time, one process each (default 2)")
+    parser.add_argument("--out", default="runs/sweep.json", help="every run's figures and the aggregate (JSON)")
+    add_in_process_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from rlt.commands.bench_session import in_process_config
+    from rlt.sim.sweep import format_sweep, run_sweep
+
+    configs = [in_process_config(args, model, (f"seed={seed}",)) for model in args.models for seed in args.rl_seeds]
+    result = run_sweep(configs, jobs=args.jobs)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1, default=float))
+    print(format_sweep(result))
+    print(f"[bench sweep] figures of every run: {out}")
+    return 0
