@@ -36,6 +36,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("bench", "session"): ("bench_session", "the sim session in one process (no ROS): RLT vs base throughput"),
     ("bench", "sweep"): ("bench_sweep", "the in-process session over RL seeds x independent builds: mean and spread"),
     ("bench", "bag"): ("bench_bag", "bag recording MB/s and msgs/s at the sim session's rates (2 cameras), headroom"),
+    ("report", "readme"): ("report_readme", "put a session's headline table (summary.json) into the README"),
     ("bag", "record"): ("bag_record", "record the session's topics into a rosbag2 MCAP bag (bounded memory, flushed)"),
     ("bag", "replay"): ("bag_replay", "replay a bag at its recorded timing under sim time, with a shadow actor"),
     ("bag", "eval"): ("bag_eval", "run an actor checkpoint on a bag's VLA outputs: chunk differences, critic values"),
@@ -53,6 +54,7 @@ GROUP_HELP: dict[tuple[str, ...], str] = {
     ("diagnose",): "diagnostics of trained models",
     ("bag",): "record, replay and evaluate rosbags (MCAP)",
     ("robot",): "on-robot helpers: cameras, operator commands",
+    ("report",): "reports of session runs",
 }
 
 

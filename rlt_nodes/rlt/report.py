@@ -238,3 +238,23 @@ def write_report(
     lines += ["", "![throughput](throughput.png)", "", "![durations](durations.png)", ""]
     (out_dir / "summary.md").write_text("\n".join(lines))
     return summary
+
+
+README_BEGIN = "<!-- headline: generated from docs/headline_summary.json by `rlt report readme`; do not edit -->"
+README_END = "<!-- end of headline -->"
+
+
+def readme_block(summary: dict[str, Any]) -> str:
+    """The README's headline: where it was measured, then `headline_table`."""
+    return "\n".join([README_BEGIN, f"Evaluated on the {summary['evaluation_seeds']}, {summary['rows'][0]['episodes']} "
+                      "episodes per policy; intervals: 95 % bootstrap over seeds, paired with the base VLA.", "",
+                      headline_table(summary), README_END])
+
+
+def update_readme(readme: Path, summary: dict[str, Any]) -> str:
+    """`readme`'s text with the block between README_BEGIN and README_END replaced by `readme_block(summary)`."""
+    text = readme.read_text()
+    if text.count(README_BEGIN) != 1 or text.count(README_END) != 1:
+        raise ValueError(f"{readme}: expected one headline block ({README_BEGIN} ... {README_END})")
+    head, rest = text.split(README_BEGIN)
+    return head + readme_block(summary) + rest.split(README_END, 1)[1]
