@@ -26,10 +26,12 @@ class VlaServerConfig(Config):
     providers: str = "auto"  # ONNX Runtime execution providers: auto (CUDA when available), cpu, cuda
     cameras: tuple[str, ...] = ("front", "wrist")  # image topics camera/<name>/image_raw, in the model's order
     image_size: int = 96  # px, square images the deployment publishes
+    threads: int = 0  # ONNX Runtime intra-op threads; 0 = its default (all cores), 1 per process in parallel sweeps
 
     def validate(self) -> None:
         self.require_choice("providers", ("auto", "cpu", "cuda"))
         self.require_positive("image_size")
+        self.require_range("threads", 0, 1024)
         if not self.cameras:
             self.fail("cameras", "needs at least one camera")
 
@@ -50,7 +52,7 @@ class VlaServer:
                     f"VlaServerConfig.model_path: {path.resolve()} does not exist; train and export one "
                     "(rlt train vla, rlt train token, rlt export) or set fake:=true for a smoke run"
                 )
-            self.model = OnnxVla(path, providers=cfg.providers)
+            self.model = OnnxVla(path, providers=cfg.providers, threads=cfg.threads)
         if tuple(self.model.cameras) != cfg.cameras:
             raise ValueError(f"VlaServerConfig.cameras={cfg.cameras} but the model expects {tuple(self.model.cameras)}")
         if self.model.image_size != cfg.image_size:

@@ -57,3 +57,17 @@ def test_oracle_session_trains_at_the_utd_ratio_and_evaluates_on_common_seeds():
     assert result["base"]["episodes"] == result["rlt"]["episodes"] == 2
     assert np.isfinite(result["throughput_ratio"]) or result["base"]["throughput_per_10min"] == 0
     assert "throughput ratio" in format_report(result)
+
+
+@pytest.mark.slow
+def test_a_sweep_runs_each_config_in_its_own_process_and_reports_the_spread():
+    from rlt.sim.sweep import format_sweep, run_sweep
+
+    cfg = InProcessConfig(fake_vla=True, state="oracle", rl_minutes=0.05, eval_episodes=2, rl_overrides=TINY)
+    configs = [cfg.replace(rl_overrides=(*TINY, f"seed={seed}")) for seed in (0, 1)]
+    result = run_sweep(configs, jobs=2)
+    assert [r["rl_seed"] for r in result["runs"]] == [0, 1]
+    assert all(r["seeds"].startswith("tuning range") for r in result["runs"])  # sweeps tune: never the final seeds
+    spread = result["aggregate"]["base_success"]
+    assert spread["min"] <= spread["mean"] <= spread["max"]
+    assert "RL seed" in format_sweep(result) and list(result["per_build"]) == [cfg.model_path]

@@ -61,6 +61,7 @@ class InProcessConfig(Config):
     # mapping as the sim_human session; "none" = autonomous
     operator: str = "noisy"
     human_overrides: tuple[str, ...] = ()  # "name=value" applied to its ScriptedHumanConfig (YAML values)
+    threads: int = 0  # torch and ONNX Runtime intra-op threads; 0 = their defaults, 1 per run in a parallel sweep
 
     def validate(self) -> None:
         self.require_choice("state", STATES)
@@ -144,7 +145,12 @@ def run_inprocess(cfg: InProcessConfig, log: Callable[[str], None] = print) -> d
     from rlt.sync import SyncedObservation
 
     began = time.monotonic()
-    server = VlaServer(VlaServerConfig(model_path=cfg.model_path, fake=cfg.fake_vla, providers="cpu"))
+    if cfg.threads:
+        import torch
+
+        torch.set_num_threads(cfg.threads)
+    server = VlaServer(VlaServerConfig(model_path=cfg.model_path, fake=cfg.fake_vla, providers="cpu",
+                                       threads=cfg.threads))
     token_dim = server.model.token_dim if cfg.state == "token" else ORACLE_DIM
     rl = session_rl_config(cfg.params_file, token_dim, cfg.rl_overrides)
     env = PegInsertEnv(SimConfig(image_size=server.model.image_size, cameras=tuple(server.model.cameras)))

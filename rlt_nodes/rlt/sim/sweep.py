@@ -21,11 +21,8 @@ FIGURES = ("throughput_ratio", "rlt_success", "rlt_median", "base_success")
 
 def _one(cfg: InProcessConfig) -> dict[str, Any]:
     """Run one config in this (pool) process; the figures FIGURES plus what identifies the run."""
-    import torch
-
     from rlt.sim.inprocess import run_inprocess
 
-    torch.set_num_threads(1)
     result = run_inprocess(cfg, log=lambda _: None)
     return {"model": cfg.model_path, "rl_seed": result["rl"]["seed"], "seeds": result["seeds"],
             "operator": result["operator"], "state": result["state"], "throughput_ratio": result["throughput_ratio"],
@@ -40,7 +37,9 @@ def run_sweep(configs: Sequence[InProcessConfig], jobs: int = 2) -> dict[str, An
         raise ValueError("run_sweep: no config")
     if jobs < 1:
         raise ValueError(f"jobs={jobs}: must be >= 1")
-    os.environ.setdefault("OMP_NUM_THREADS", "1")  # ONNX Runtime and torch in each worker: one core per run
+    if jobs > 1:  # one core per run: each worker's torch and ONNX Runtime on one thread
+        configs = [cfg.replace(threads=1) for cfg in configs]
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
     if jobs == 1:
         runs = [_one(cfg) for cfg in configs]
     else:
