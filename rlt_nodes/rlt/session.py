@@ -79,7 +79,9 @@ class SessionConfig(Config):
     # seeing the hole with a person's perception errors, takes over where the peg stalls on the rim), "privileged"
     # (the same operator on the true pose: an upper bound) or "none" (autonomous). Evaluation is autonomous
     operator: str = "noisy"
-    variants: tuple[str, ...] = ()  # further RLT runs on the same artifacts, names from VARIANTS
+    # further RLT runs on the same artifacts, names from VARIANTS: by default the rows of the README's table (the
+    # paper's token, and the goal entries trained with no operator and with the privileged one); () = one run
+    variants: tuple[str, ...] = ("plain_token", "no_operator", "privileged_operator")
     tiny: bool = False  # seconds-scale models and budgets (CI): checks the plumbing, not the claims
 
     def validate(self) -> None:
