@@ -24,9 +24,17 @@ def run(args: argparse.Namespace) -> int:
     from rlt.sim.sweep import format_sweep, run_sweep
 
     configs = [in_process_config(args, model, (f"seed={seed}",)) for model in args.models for seed in args.rl_seeds]
-    result = run_sweep(configs, jobs=args.jobs)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    done: list[dict] = []
+
+    def keep(run: dict) -> None:  # each finished run is saved at once
+        done.append(run)
+        out.write_text(json.dumps({"runs": done}, indent=1, default=float))
+        print(f"[bench sweep] {len(done)}/{len(configs)}: {run['model']} RL seed {run['rl_seed']}: "
+              f"{run['throughput_ratio']:.2f}x in {run['wall_s']:.0f} s", flush=True)
+
+    result = run_sweep(configs, jobs=args.jobs, on_run=keep)
     out.write_text(json.dumps(result, indent=1, default=float))
     print(format_sweep(result))
     print(f"[bench sweep] figures of every run: {out}")

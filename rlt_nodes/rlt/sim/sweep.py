@@ -7,9 +7,10 @@ means (builds = the distinct models, e.g. VLA + token retrained with other seeds
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -31,8 +32,10 @@ def _one(cfg: InProcessConfig) -> dict[str, Any]:
             "base_success": result["base"]["success_rate"], "wall_s": result["wall_s"]}
 
 
-def run_sweep(configs: Sequence[InProcessConfig], jobs: int = 2) -> dict[str, Any]:
-    """Every config's figures (`runs`, in order) and their aggregate (`aggregate`, `per_build`)."""
+def run_sweep(configs: Sequence[InProcessConfig], jobs: int = 2,
+              on_run: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Every config's figures (`runs`, in order) and their aggregate (`aggregate`, `per_build`); `on_run` gets
+    each run's figures as it finishes (a sweep cut short keeps what it measured)."""
     if not configs:
         raise ValueError("run_sweep: no config")
     if jobs < 1:
@@ -40,11 +43,14 @@ def run_sweep(configs: Sequence[InProcessConfig], jobs: int = 2) -> dict[str, An
     if jobs > 1:  # one core per run: each worker's torch and ONNX Runtime on one thread
         configs = [cfg.replace(threads=1) for cfg in configs]
         os.environ.setdefault("OMP_NUM_THREADS", "1")
-    if jobs == 1:
-        runs = [_one(cfg) for cfg in configs]
-    else:
-        with multiprocessing.get_context("spawn").Pool(jobs) as pool:
-            runs = pool.map(_one, configs, chunksize=1)
+    runs: list[dict[str, Any]] = []
+    with contextlib.ExitStack() as stack:
+        if jobs > 1:
+            pool = stack.enter_context(multiprocessing.get_context("spawn").Pool(jobs))
+        for run in pool.imap(_one, configs, chunksize=1) if jobs > 1 else map(_one, configs):
+            runs.append(run)
+            if on_run is not None:
+                on_run(run)
     return {"runs": runs, **aggregate(runs)}
 
 
