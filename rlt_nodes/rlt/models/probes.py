@@ -37,7 +37,9 @@ def probe_report(x_fit: np.ndarray, x_test: np.ndarray, fit_frames: Frames, test
     """Ridge probes of the tip-to-hole offset from features x float[N, F] and, for comparison, from proprio.
 
     Fitted on `fit_frames`, scored (R²) on `test_frames`, and on its frames near the hole alone. Keys
-    probe_r2_<t>, probe_proprio_r2_<t>, probe_near_r2_<t>, probe_proprio_near_r2_<t>, held_out_near_frames.
+    probe_r2_<t>, probe_proprio_r2_<t>, probe_near_r2_<t>, probe_proprio_near_r2_<t>, held_out_near_frames, and
+    the mean absolute error near the hole in the target's units (m, rad): probe_near_mae_<t>,
+    probe_proprio_near_mae_<t>.
     """
     near = np.hypot(test_frames.tip_offset[:, 0], test_frames.tip_offset[:, 1]) <= NEAR_RADIUS  # bool[N]
     report = {"held_out_near_frames": float(near.sum())}
@@ -50,17 +52,26 @@ def probe_report(x_fit: np.ndarray, x_test: np.ndarray, fit_frames: Frames, test
         for subset, keep in (("", known), ("near_", near)):
             if subset and near.sum() < 2:
                 continue
-            r2 = ridge_probe_r2(train_x[fit_known], fit_frames.tip_offset[fit_known], test_x[keep],
-                                test_frames.tip_offset[keep], ridge)
+            r2, mae = ridge_probe(train_x[fit_known], fit_frames.tip_offset[fit_known], test_x[keep],
+                                  test_frames.tip_offset[keep], ridge)
             report.update({f"{name}_{subset}r2_{t}": float(v) for t, v in zip(PROBE_TARGETS, r2, strict=True)})
+            if subset:
+                report.update({f"{name}_{subset}mae_{t}": float(v) for t, v in zip(PROBE_TARGETS, mae, strict=True)})
     return report
 
 
 def ridge_probe_r2(x_fit: np.ndarray, y_fit: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
                    ridge: float) -> np.ndarray:
-    """Closed-form ridge regression on standardized features; R² per target column on the test set.
+    """R² per target column of `ridge_probe`."""
+    return ridge_probe(x_fit, y_fit, x_test, y_test, ridge)[0]
 
-    x float[N, F], y float[N, T] -> float64[T]; R² = 1 − SSE / SST with the test set's own mean.
+
+def ridge_probe(x_fit: np.ndarray, y_fit: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
+                ridge: float) -> tuple[np.ndarray, np.ndarray]:
+    """Closed-form ridge regression on standardized features; (R², mean absolute error) per target column on the
+    test set.
+
+    x float[N, F], y float[N, T] -> (float64[T], float64[T]); R² = 1 − SSE / SST with the test set's own mean.
     """
     x_fit, x_test = np.asarray(x_fit, np.float64), np.asarray(x_test, np.float64)
     y_test = np.asarray(y_test, np.float64)
@@ -68,7 +79,7 @@ def ridge_probe_r2(x_fit: np.ndarray, y_fit: np.ndarray, x_test: np.ndarray, y_t
     w, b = ridge_fit((x_fit - mean) / std, y_fit, ridge)
     pred = (x_test - mean) / std @ w + b
     sst = ((y_test - y_test.mean(0)) ** 2).sum(0)
-    return 1.0 - ((y_test - pred) ** 2).sum(0) / np.maximum(sst, 1e-300)
+    return 1.0 - ((y_test - pred) ** 2).sum(0) / np.maximum(sst, 1e-300), np.abs(y_test - pred).mean(0)
 
 
 def probe_table(report: dict[str, float], features: str) -> list[str]:
@@ -86,4 +97,7 @@ def probe_table(report: dict[str, float], features: str) -> list[str]:
         row = [report.get(f"{name}_r2_{t}", float("nan"))  # nan: no held-out frame near the hole
                for name in ("probe", "probe_proprio", "probe_near", "probe_proprio_near")]
         lines.append(f"    {t:<8} {row[0]:9.3f} {row[1]:9.3f}   {row[2]:9.3f} {row[3]:9.3f}")
+    mae = [report.get(f"probe_near_mae_{t}", float("nan")) for t in PROBE_TARGETS]
+    lines.append(f"  mean absolute error near the hole ({features}): x {mae[0] * 1e3:.2f} mm, y {mae[1] * 1e3:.2f} mm, "
+                 f"yaw {mae[2] * 1e3:.1f} mrad")
     return lines
