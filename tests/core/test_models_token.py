@@ -203,3 +203,13 @@ def test_without_linear_path_z_rl_is_the_readout_alone():
         token.to_token.weight.zero_()
         token.to_token.bias.zero_()
     assert torch.count_nonzero(token.encode(prefix)) == 0 and torch.count_nonzero(z) > 0
+
+
+def test_ridge_probe_reports_the_mean_absolute_error_in_target_units():
+    from rlt.models.probes import ridge_probe
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 5))
+    y = x[:, :2] * [0.001, 0.002] + rng.normal(0.0, 0.0001, (400, 2))  # m: a known map plus 0.1 mm noise
+    r2, mae = ridge_probe(x[:300], y[:300], x[300:], y[300:], ridge=1e-3)
+    assert np.all(r2 > 0.97) and np.allclose(mae, 0.0001 * np.sqrt(2 / np.pi), rtol=0.25)  # E|N(0, s)| = s sqrt(2/pi)
