@@ -64,7 +64,7 @@ def test_real_token_beats_a_shuffled_one(pipeline):
 def test_token_trains_on_the_base_policys_rollouts_too(pipeline, tmp_path):
     from rlt.models.checkpoint import load_checkpoint
     from rlt.models.recipe import record_vla_rollouts
-    from rlt.models.rl_token import CHECKPOINT_KIND, diagnose_token, train_token
+    from rlt.models.rl_token import CHECKPOINT_KIND, diagnose_token, format_diagnosis, train_token
     from rlt.models.testing import tiny_token_config
     from rlt.sim.config import RolloutConfig
     from rlt.sim.demos import load_demos
@@ -79,6 +79,10 @@ def test_token_trains_on_the_base_policys_rollouts_too(pipeline, tmp_path):
     report = diagnose_token(token, verbose=False)
     assert report["rollout_held_out_frames"] in {ep.duration for ep in episodes}  # one episode held out
     assert {"rollout_goal_rmse_0", "rollout_goal_near_rmse_3"} <= set(report)
+    # the probe on the base policy's own states (where the actor explores), fitted on the other rollout episodes
+    assert {"rollout_probe_r2_x", "rollout_probe_proprio_r2_y"} <= set(report)
+    assert np.isfinite(report["rollout_probe_r2_x"]) and "the same probe on base-policy rollouts" in \
+        format_diagnosis(report)
 
 
 def test_recipe_records_a_folder_of_datasets_read_as_one(tmp_path):

@@ -77,6 +77,7 @@ from rlt.models.vla import Vla, load_vla
 
 CHECKPOINT_KIND = "rlt.token"
 CHECKPOINT_NAME = "token.pt"
+ROLLOUT_PROBE_FRAMES = 8192  # rollout frames the probe on the base policy's states is fitted on, at most
 GOAL_RIDGE = 0.01  # ridge penalty of the goal rows' initialization, relative to the mean feature variance
 
 
@@ -401,11 +402,16 @@ def diagnose_token(
     report.update(probe_report(z_fit.numpy(), z_test.numpy(), fit_frames, test_frames, token.cfg.probe_ridge))
     report.update(goal_report(token, z_test, test_frames))
     rollouts = ckpt.get("rollouts") or []
-    if rollouts and token.goal_dims and vla is not None:  # the goal entries on the base policy's own states
-        held_out = rollout_split_frames(rollouts, vla.cfg, token.cfg)[1]
+    if rollouts and vla is not None:  # the base policy's own states: where the RL actor starts and explores
+        fit_rollout, held_out = rollout_split_frames(rollouts, vla.cfg, token.cfg)
         z_rollout = _batched(token.encode, _frame_prefix(vla, held_out))
         report.update(goal_report(token, z_rollout, held_out, prefix="rollout_"))
         report["rollout_held_out_frames"] = float(len(held_out))
+        step = max(1, len(fit_rollout) // ROLLOUT_PROBE_FRAMES)  # a probe needs thousands of frames, not all
+        fit_rollout = fit_rollout.subset(np.arange(0, len(fit_rollout), step))
+        z_fit_rollout = _batched(token.encode, _frame_prefix(vla, fit_rollout))
+        probe = probe_report(z_fit_rollout.numpy(), z_rollout.numpy(), fit_rollout, held_out, token.cfg.probe_ridge)
+        report.update({f"rollout_{k}": v for k, v in probe.items()})
     if verbose:
         print(format_diagnosis(report))
     return report
@@ -455,6 +461,14 @@ def format_diagnosis(report: dict[str, float]) -> str:
         if rollouts:
             lines.append(f"    (rollouts: {int(report['rollout_held_out_frames'])} held-out frames of base-policy "
                          "episodes, with exploration noise)")
+    if "rollout_probe_r2_x" in report:  # the states the RL actor starts from and explores, not the demos' aligned ones
+        r = {k.removeprefix("rollout_"): v for k, v in report.items() if k.startswith("rollout_probe")}
+        nan = float("nan")
+        lines.append(f"  the same probe on base-policy rollouts ({int(report['rollout_held_out_frames'])} held-out "
+                     f"frames): R² x {r['probe_r2_x']:.3f}, y {r['probe_r2_y']:.3f}, yaw {r['probe_r2_yaw']:.3f}; near "
+                     f"the hole x {r.get('probe_near_r2_x', nan):.3f}, y {r.get('probe_near_r2_y', nan):.3f}, mean "
+                     f"error x {r.get('probe_near_mae_x', nan) * 1e3:.2f} mm, "
+                     f"y {r.get('probe_near_mae_y', nan) * 1e3:.2f} mm")
     return "\n".join(lines)
 
 
