@@ -253,13 +253,12 @@ class SimSession:
             "expert": EXPERT.to_dict(), "scale": self.cfg.demo_scale, "camera_view": CAMERA_VIEW,
         })
         if self._fresh("demos", demos, demos_key) == "build":
-            write_key(demos, demos_key)
             record_vla_demos(demos, self.cfg.preset, vla_cfg.image_size, self.cfg.demo_scale, self.progress, approach)
             self._done(demos, demos_key)
         vla_key = make_key({"vla": vla_cfg.to_dict(), "train": train_cfg.to_dict()}, {"demos": demos_key})
         state = self._fresh("vla", vla_dir, vla_key, resumable=True)
         if state != "reuse":
-            write_key(vla_dir, vla_key)
+            write_key(vla_dir, vla_key)  # before training: an interrupted run of the same key resumes
             train_vla(demos, vla_dir, vla_cfg, train_cfg, resume=state == "resume", progress=self.progress)
             self._done(vla_dir, vla_key)
         if self.cfg.ablation in IMAGE_FEATURE_ABLATIONS:  # the RL token is not needed: skip it
@@ -270,7 +269,6 @@ class SimSession:
         token_key = make_key({"token": token_cfg.to_dict()},
                              {"vla": vla_key, "demos": demos_key, "rollouts": self.keys["rollouts"]})
         if self._fresh("token", token_dir, token_key) == "build":
-            write_key(token_dir, token_key)
             train_token(vla_dir / "vla.pt", demos, token_dir, token_cfg, rollouts=rollouts, progress=self.progress)
             self._done(token_dir, token_key)
         onnx_key = make_key({}, {"vla": vla_key, "token": token_key})
@@ -307,7 +305,7 @@ class SimSession:
     def build_image_feature_onnx(self, vla_checkpoint: Path, demos: Path) -> Path:
         """The "no RL token" ablation's model: the image-feature CNN (trained on `demos`) exported with the VLA as
         `artifacts/vla_cnn.onnx`, both cached with their keys."""
-        from rlt.artifacts import make_key, write_key
+        from rlt.artifacts import make_key
         from rlt.models.config import ImageFeaturesConfig
         from rlt.models.export import export_onnx
         from rlt.models.image_features import CHECKPOINT_NAME, train_image_features
@@ -317,7 +315,6 @@ class SimSession:
         cfg = tiny_image_features_config() if self.cfg.tiny else ImageFeaturesConfig()
         key = make_key({"image_features": cfg.to_dict()}, {"vla": self.keys["vla"], "demos": self.keys["demos"]})
         if self._fresh("image_features", out_dir, key) == "build":
-            write_key(out_dir, key)
             train_image_features(vla_checkpoint, demos, out_dir, cfg, progress=self.progress)
             self._done(out_dir, key)
         onnx_key = make_key({}, {"vla": self.keys["vla"], "image_features": key})
@@ -411,17 +408,16 @@ class SimSession:
         from rlt.models.recipe import EXPERT
         from rlt.sim.config import SimConfig
         from rlt.sim.env import PegInsertEnv
-        from rlt.sim.expert import ScriptedTeleop, rollout
+        from rlt.sim.expert import ScriptedTeleop, run_episode
 
         episodes = []
         sim_cfg = SimConfig(preset=self.cfg.preset, cameras=())
         with PegInsertEnv(sim_cfg) as env:
             for k in range(self.cfg.eval_episodes):
                 teleop = ScriptedTeleop(env, EXPERT, np.random.default_rng((EXPERT.seed, k)))
-                trajectory = list(rollout(env, teleop, EVALUATION.seed(k), "critical"))
-                episodes.append({"seed": EVALUATION.seed(k), "critical_steps": len(trajectory),
-                                 "control_hz": sim_cfg.control_hz,
-                                 "success": bool(trajectory[-1].result.info["success"])})
+                success, steps = run_episode(env, teleop, EVALUATION.seed(k), "critical")
+                episodes.append({"seed": EVALUATION.seed(k), "critical_steps": steps,
+                                 "control_hz": sim_cfg.control_hz, "success": success})
         return episodes
 
     def demo_durations(self) -> list[int]:
