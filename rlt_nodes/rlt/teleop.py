@@ -24,6 +24,7 @@ import numpy as np
 import yaml
 
 from rlt.config import Config, ConfigError
+from rlt.execution import Chunking
 from rlt.types import ActionChunk, EpisodeEvent, Event, Source
 
 ACTION_AXES: tuple[str, ...] = ("dx", "dy", "dz", "dyaw")  # the sim's and the robot's end-effector delta axes
@@ -95,7 +96,6 @@ def load_mapping(device: str | Path) -> JoyMapping:
 class TeleopConfig(Config):
     """What the teleop node produces from the mapped Joy state (device independent)."""
 
-    chunk_len: int = 10  # rows of each human chunk (C); each row is the same commanded delta
     axis_names: tuple[str, ...] = ACTION_AXES  # action dimensions, in the order of JoyMapping.axes / scales
     frame_id: str = "base"  # frame of the end-effector deltas
     rate_hz: float = 20.0  # while the dead-man is held, re-send the latest chunk at this rate (the control rate)
@@ -105,7 +105,7 @@ class TeleopConfig(Config):
     joy_timeout_s: float = 0.5
 
     def validate(self) -> None:
-        self.require_positive("chunk_len", "rate_hz")
+        self.require_positive("rate_hz")
         if self.joy_timeout_s < 0:
             self.fail("joy_timeout_s", "must be >= 0 (0 = never release on silence)")
         if not self.axis_names:
@@ -132,7 +132,9 @@ def axis_value(value: float, deadzone: float) -> float:
 class Teleop:
     """Joy states in, human chunks and operator events out (see the module docstring)."""
 
-    def __init__(self, mapping: JoyMapping, cfg: TeleopConfig) -> None:
+    def __init__(self, mapping: JoyMapping, cfg: TeleopConfig, chunking: Chunking | None = None) -> None:
+        """Human chunks have C = `chunking.chunk_len` rows (rl.chunk_len, as every chunk), each the same delta."""
+        self.chunk_len = (chunking or Chunking.default()).chunk_len
         if len(mapping.axes) != len(cfg.axis_names):
             raise ConfigError(
                 f"JoyMapping.axes has {len(mapping.axes)} entries ({mapping.device}) but TeleopConfig.axis_names "
@@ -204,7 +206,7 @@ class Teleop:
 
     def _chunk(self, axes: Sequence[float], stamp_ns: int) -> ActionChunk:
         self._next_chunk_id += 1
-        rows = np.repeat(self.action(axes)[None], self.cfg.chunk_len, axis=0)  # float32[C, D]
+        rows = np.repeat(self.action(axes)[None], self.chunk_len, axis=0)  # float32[C, D]
         return ActionChunk(rows, self.cfg.axis_names, Source.HUMAN, self._next_chunk_id, stamp_ns, self.cfg.frame_id)
 
     @staticmethod

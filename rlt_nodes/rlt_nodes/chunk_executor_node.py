@@ -21,7 +21,7 @@ from rlt.robot.executor import ChunkExecutor, ChunkRejected, ExecutorConfig, Exe
 from rlt.robot.safety import SafetyConfig
 from rlt_nodes import convert, qos
 from rlt_nodes.boundary import subscribe
-from rlt_nodes.params import declare, declare_config
+from rlt_nodes.params import declare, declare_chunking, declare_config
 from rlt_nodes.runner import run_node
 
 
@@ -31,7 +31,7 @@ class ChunkExecutorNode(Node):
     def __init__(self, **node_kwargs: Any) -> None:
         super().__init__("chunk_executor", **node_kwargs)
         cfg = declare_config(self, ExecutorConfig, "executor")
-        self.core = ChunkExecutor(cfg, declare_config(self, SafetyConfig, "safety"))
+        self.core = ChunkExecutor(cfg, declare_config(self, SafetyConfig, "safety"), chunking=declare_chunking(self))
         self.joints = cfg.joint_names
         topic = declare(self, "controller_topic", "joint_trajectory_controller/joint_trajectory")
         operator_topic = declare(self, "operator_topic", "teleop/events")

@@ -19,15 +19,17 @@ from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 
 from rlt.config import Config, coerce, kind_of
-from rlt.rl.config import RLConfig
+from rlt.execution import Chunking
+from rlt.rl.config import PRESETS, RLConfig, resolve
 
 C = TypeVar("C", bound=Config)
 T = TypeVar("T", bool, int, float, str, tuple)
 
 
-def declare_config(node: Node, cls: type[C], prefix: str = "") -> C:
-    """Declare every field of `cls` (all have defaults) as a read-only parameter of `node`; build the config back."""
-    defaults = cls()
+def declare_config(node: Node, cls: type[C], prefix: str = "", defaults: C | None = None) -> C:
+    """Declare every field of `cls` as a read-only parameter of `node`, defaulting to `defaults` (else the class
+    defaults); build the config back."""
+    defaults = cls() if defaults is None else defaults
     values = {}
     for name in cls.field_kinds():
         param = f"{prefix}.{name}" if prefix else name
@@ -55,7 +57,7 @@ def _ros(value: object) -> object:
 def declare_rl_config(node: Node) -> RLConfig:
     """The `rl.*` config of the actor and the learner, with the state sizes of the VLA at parameter `model_path`
     (read from its metadata: the model defines them). An empty `model_path` keeps rl.token_dim / rl.proprio_dim."""
-    rl = declare_config(node, RLConfig, "rl")
+    rl = declare_config(node, RLConfig, "rl", _rl_preset(node))
     model_path = declare(node, "model_path", "")
     if not model_path:
         return rl
@@ -63,6 +65,20 @@ def declare_rl_config(node: Node) -> RLConfig:
 
     spec = read_spec(model_path)
     return rl.for_model(spec.token_dim, spec.proprio_dim, spec.chunk_len, spec.action_dim, source=model_path)
+
+
+def declare_chunking(node: Node) -> Chunking:
+    """C and the observation stride of a driver or teleop node, from `rl.chunk_len` and `rl.stride`: the one place
+    they are set (the params file's `/**` block, shared with the actor and the learner)."""
+    defaults = _rl_preset(node)
+    rl = defaults.replace(chunk_len=declare(node, "rl.chunk_len", defaults.chunk_len),
+                          stride=declare(node, "rl.stride", defaults.stride))
+    return Chunking.of(rl)
+
+
+def _rl_preset(node: Node) -> RLConfig:
+    """The RLConfig of the preset named by parameter `rl.preset` (rlt.rl.config.PRESETS): the rl.* defaults."""
+    return resolve({"preset": declare(node, "rl.preset", next(iter(PRESETS)))}, source=f"node {node.get_name()}")
 
 
 def given_parameters(node_name: str, argv: Sequence[str]) -> dict[str, str]:

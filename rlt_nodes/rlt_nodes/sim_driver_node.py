@@ -23,7 +23,7 @@ from rlt.sim.scene import JOINT_NAMES
 from rlt.types import Event
 from rlt_nodes import convert, qos
 from rlt_nodes.boundary import subscribe
-from rlt_nodes.params import declare, declare_config
+from rlt_nodes.params import declare, declare_chunking, declare_config
 from rlt_nodes.runner import finish, run_node
 
 
@@ -41,7 +41,8 @@ class SimDriverNode(Node):
         instruction = declare(self, "instruction", TASK_INSTRUCTION)
         log_path = declare(self, "episode_log", "")  # JSON lines, one per finished episode
         self.episode_log = EpisodeLog(log_path) if log_path else None
-        self.driver = SimDriver(PegInsertEnv(sim_cfg.replace(cameras=())), self.cfg, instruction)
+        env = PegInsertEnv(sim_cfg.replace(cameras=()))
+        self.driver = SimDriver(env, self.cfg, declare_chunking(self), instruction)
         self.exit_code = 0
         self.pub_joints = self.create_publisher(JointState, "joint_states", qos.LOCKSTEP)
         self.pub_state = self.create_publisher(SimState, "sim/state", qos.LOCKSTEP)

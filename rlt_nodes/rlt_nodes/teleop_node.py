@@ -18,7 +18,7 @@ from sensor_msgs.msg import Joy
 from rlt.teleop import Teleop, TeleopConfig, load_mapping
 from rlt_nodes import convert, qos
 from rlt_nodes.boundary import subscribe
-from rlt_nodes.params import declare, declare_config
+from rlt_nodes.params import declare, declare_chunking, declare_config
 from rlt_nodes.runner import run_node
 
 
@@ -29,7 +29,7 @@ class TeleopNode(Node):
         super().__init__("teleop")
         cfg = declare_config(self, TeleopConfig, "teleop")
         mapping = load_mapping(declare(self, "mapping", "xbox"))  # device name or YAML path
-        self.teleop = Teleop(mapping, cfg)
+        self.teleop = Teleop(mapping, cfg, declare_chunking(self))
         self.period_ns = int(1e9 / cfg.rate_hz)
         self.sent_ns = 0
         self.pub_chunk = self.create_publisher(ActionChunk, "human/action_chunk", qos.CONTROL)

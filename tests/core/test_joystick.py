@@ -10,6 +10,7 @@ evdev = pytest.importorskip("evdev")
 from evdev import AbsInfo, InputEvent  # noqa: E402
 from evdev import ecodes as e  # noqa: E402
 
+from rlt.execution import Chunking  # noqa: E402
 from rlt.joystick import AxisSpec, DeviceLost, Gamepad, JoyLayout, JoyState, JoystickConfig, open_gamepad  # noqa: E402
 from rlt.teleop import Teleop, TeleopConfig, load_mapping  # noqa: E402
 from rlt.types import Event  # noqa: E402
@@ -123,7 +124,7 @@ def test_gamepad_reads_events_resyncs_after_drops_and_reports_loss():
 
 def test_evdev_events_drive_the_teleop_mapping_end_to_end():
     pad = Gamepad(FakeDevice(), deadzone=0.0)
-    teleop = Teleop(load_mapping("xbox"), TeleopConfig(chunk_len=3))
+    teleop = Teleop(load_mapping("xbox"), TeleopConfig(), Chunking(3, 0))
     pad.device.pending = [ev(e.EV_KEY, e.BTN_TL, 1), ev(e.EV_ABS, e.ABS_Y, -32768), ev(e.EV_ABS, e.ABS_RX, 32767)]
     pad.poll()
     out = teleop.on_joy(pad.state.axes, pad.state.buttons, 5)

@@ -2,11 +2,12 @@
 
 import yaml
 
+from rlt.execution import Chunking
 from rlt.joystick import JoystickConfig
 from rlt.launch import LAUNCH_DIR, load_session
 from rlt.recorder import RecorderConfig
 from rlt.rl.actor_core import ActorConfig
-from rlt.rl.config import RLConfig
+from rlt.rl.config import PRESETS, ROBOT_FIELDS, resolve
 from rlt.robot.executor import ChunkExecutor, ExecutorConfig
 from rlt.robot.realsense import RealSenseConfig
 from rlt.robot.safety import SafetyConfig
@@ -21,28 +22,45 @@ def params(node: str) -> dict:
 
 def test_robot_params_build_every_config_and_agree():
     shared = params("/**")
-    rl = RLConfig.from_dict(shared["rl"])
+    rl = resolve(shared["rl"])
     assert {"token_dim", "proprio_dim"}.isdisjoint(shared["rl"]) and shared["model_path"]  # the model defines them
     cameras = [RealSenseConfig.from_dict(params(n)["camera"]) for n in ("camera_front", "camera_wrist")]
     vla = params("vla")
     server = VlaServerConfig.from_dict({k: v for k, v in vla.items() if k in VlaServerConfig.field_kinds()})
     executor = ExecutorConfig.from_dict(params("chunk_executor")["executor"])
     safety = SafetyConfig.from_dict(params("chunk_executor")["safety"])
-    ChunkExecutor(executor, safety)  # kinematics and per-joint limits fit the joints
+    ChunkExecutor(executor, safety, chunking=Chunking.of(rl))  # kinematics and per-joint limits fit the joints
     ActorConfig.from_dict(params("actor")["actor"])
     assert server.cameras == tuple(c.name for c in cameras)
     assert all(c.vla_size == server.image_size for c in cameras)
-    assert rl.chunk_len == executor.chunk_len
     assert rl.action_scale == safety.max_ee_step and rl.action_dim == len(executor.action_axes)
     assert vla["lockstep"] is False and vla["sync_tolerance_s"] > 0
     teleop = TeleopConfig.from_dict(params("teleop")["teleop"])
     mapping = load_mapping(params("teleop")["mapping"])
     JoystickConfig.from_dict(params("joystick")["joystick"])
     recorder = RecorderConfig.from_dict(params("recorder")["recorder"])
-    assert teleop.chunk_len == executor.chunk_len and teleop.rate_hz == executor.control_hz
+    assert teleop.rate_hz == executor.control_hz
     assert teleop.axis_names == executor.action_axes
     assert all(abs(s) <= m for s, m in zip(mapping.scales, safety.max_ee_step, strict=True))  # full stick is allowed
     assert f"{params('chunk_executor')['controller_topic']}" in recorder.topics
+
+
+def test_the_robot_trains_with_the_sim_preset_except_its_hardware_fields():
+    """The values tuned in sim reach the robot session: its rl block names the sim's preset and sets only the
+    listed robot fields, and no other block restates C or the stride."""
+    with open(LAUNCH_DIR / "config" / "sim.yaml") as f:
+        sim = resolve(yaml.safe_load(f)["/**"]["ros__parameters"]["rl"])
+    block = params("/**")["rl"]
+    robot = resolve(block)
+    assert block["preset"] == "peg_insert" and sim == resolve({"preset": "peg_insert"})
+    assert set(block) - {"preset"} <= set(ROBOT_FIELDS), set(block) - {"preset"} - set(ROBOT_FIELDS)
+    differ = {k for k, v in robot.to_dict().items() if v != sim.to_dict()[k]}
+    assert differ <= set(ROBOT_FIELDS) and robot.proprio_scale == PRESETS["peg_insert"]["proprio_scale"]
+    with open(LAUNCH_DIR / "config" / "robot.yaml") as f:
+        for node, node_block in yaml.safe_load(f).items():
+            if node != "/**":
+                text = yaml.safe_dump(node_block)
+                assert "chunk_len" not in text and "stride" not in text, node
 
 
 def test_the_split_sessions_cover_the_robot_session():

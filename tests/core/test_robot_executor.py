@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from rlt.config import ConfigError
+from rlt.execution import Chunking
 from rlt.rl.actor_core import ActorConfig, ActorCore
 from rlt.rl.config import RLConfig
 from rlt.robot.executor import ChunkExecutor, ChunkRejected, ExecutorConfig
@@ -27,7 +28,7 @@ class Rig:
     """An executor plus a perfectly tracking arm and a clock; records every command."""
 
     def __init__(self, **cfg: object) -> None:
-        self.ex = ChunkExecutor(ExecutorConfig(**{"chunk_len": 4, "observe_stride": 2, **cfg}), SAFETY)
+        self.ex = ChunkExecutor(ExecutorConfig(**cfg), SAFETY, chunking=Chunking(4, 2))
         self.now = 10**12
         self.commands = []
         self.requests: list[ChunkRequest] = []
@@ -320,7 +321,7 @@ def test_the_actor_core_learns_from_the_executor_requests():
 def test_config_errors_name_fields():
     with pytest.raises(ConfigError, match=r"ExecutorConfig.ee_map"):
         ExecutorConfig(joint_names=("a", "b", "c", "d"))
-    with pytest.raises(ConfigError, match=r"ExecutorConfig.observe_stride"):
-        ExecutorConfig(chunk_len=5, observe_stride=2)
+    with pytest.raises(ValueError, match=r"Chunking.observe_stride"):
+        Chunking(5, 2)
     with pytest.raises(ConfigError, match=r"ExecutorConfig.action_axes"):
         ExecutorConfig(action_axes=("x", "dy", "dz", "dyaw"))

@@ -19,8 +19,8 @@ from rlt_nodes import convert, qos
 pytestmark = pytest.mark.ros
 AXES = ("dx", "dy", "dz", "dyaw")
 PARAMS = {
-    "executor.chunk_len": 5,
-    "executor.observe_stride": 0,
+    "rl.chunk_len": 5,  # C, as every node reads it
+    "rl.stride": 5,  # = C: no observation between chunk boundaries
     "executor.max_chunk_age_s": 5.0,  # staleness is tested in tests/core; a loaded CI machine answers slowly
     "safety.workspace_min": "[-0.02, -0.3, 0.0, -3.2]",  # x may only go 2 cm either way
     "safety.workspace_max": "[0.02, 0.3, 0.3, 3.2]",

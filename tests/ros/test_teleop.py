@@ -25,7 +25,7 @@ def test_teleop_node_maps_joy_to_human_chunks_and_events(ros, spawn):
     node.create_subscription(EpisodeEvent, "teleop/events", lambda m: events.append(convert.event_from_msg(m)),
                              qos.CONTROL)
     pub = node.create_publisher(Joy, "joy", qos.JOY)
-    spawn("teleop", {"mapping": "ps4", "teleop.chunk_len": 5, "teleop.rate_hz": 1.0})
+    spawn("teleop", {"mapping": "ps4", "rl.chunk_len": 5, "rl.stride": 5, "teleop.rate_hz": 1.0})
     ros.spin_until(lambda: pub.get_subscription_count() > 0 and node.count_publishers("teleop/events") > 0, 30,
                    "the teleop node")
     held = [0] * 13

@@ -284,6 +284,7 @@ def test_cli_builds_and_reports(built, tmp_path, capsys):
 def test_a_sim_driver_session_converts_exactly(tmp_path):
     """The real sim driver's protocol (what sim_driver_node and sim_camera publish): every step's proprio and image
     are those of the observation its row was executed from; operator SUCCESS / FAILURE end episodes, RESET drops one."""
+    from rlt.execution import Chunking
     from rlt.sim.config import SimConfig
     from rlt.sim.driver import DriverConfig, SimDriver
     from rlt.sim.env import AXIS_NAMES, PegInsertEnv
@@ -306,7 +307,7 @@ def test_a_sim_driver_session_converts_exactly(tmp_path):
     truth = []
     with PegInsertEnv(SimConfig(cameras=())) as env:
         assert round(1e9 / env.cfg.control_hz) == PERIOD
-        driver = SimDriver(env, DriverConfig(mode="critical", handoff="never", chunk_len=4, episodes=3), INSTRUCTION)
+        driver = SimDriver(env, DriverConfig(mode="critical", handoff="never", episodes=3), Chunking(4, 2), INSTRUCTION)
         for command, at in ((Event.SUCCESS, 6), (Event.FAILURE, 9), (Event.RESET, 3)):
             out = driver.begin_episode()
             publish(out)
@@ -342,13 +343,14 @@ def test_a_sim_driver_session_converts_exactly(tmp_path):
 def test_a_chunk_executor_session_converts(tmp_path):
     """The robot executor's real protocol against a perfectly tracking fake arm (joint states without velocities):
     its episodes (operator START, SUCCESS, FAILURE, a START that restarts a running one) come out whole."""
+    from rlt.execution import Chunking
     from rlt.robot.executor import SIM_JOINTS, ChunkExecutor, ExecutorConfig
     from rlt.robot.safety import SafetyConfig
     from rlt.types import ActionChunk
 
     safety = SafetyConfig(workspace_min=(-0.1, -0.1, 0.0, -1.0), workspace_max=(0.1, 0.1, 0.2, 1.0),
                           max_joint_velocity=(0.1, 0.1, 0.1, 1.0, 1.0, 1.0))
-    ex = ChunkExecutor(ExecutorConfig(chunk_len=4), safety)
+    ex = ChunkExecutor(ExecutorConfig(), safety, chunking=Chunking(4, 2))
     now, q = 10**12, np.array([0.0, 0.0, 0.1, 0.0, 0.0, 0.0])
     session = Session(t0=now, cameras={"front": (now + 3 * MS, 33 * MS)}, joints_every=0)
     executed = defaultdict(list)  # episode id -> rows as reported

@@ -5,6 +5,7 @@ import pytest
 
 pytest.importorskip("mujoco")
 
+from rlt.execution import Chunking
 from rlt.sim.config import SimConfig
 from rlt.sim.driver import ChunkRejected, DriverConfig, SimDriver
 from rlt.sim.env import AXIS_NAMES, PegInsertEnv
@@ -58,14 +59,14 @@ def test_a_mirror_gets_the_servo_lead_from_the_state_and_none_from_an_old_seven_
 def test_critical_mode_requests_every_stride_and_rejects_stale_chunks():
     driver = SimDriver(
         PegInsertEnv(SimConfig(cameras=(), critical_episode_seconds=1.0)),
-        DriverConfig(mode="critical", observe_stride=2, episodes=1),
+        DriverConfig(mode="critical", episodes=1), Chunking(10, 2),
     )
     out = driver.begin_episode()
     assert [e.event for e in out.events] == [Event.START, Event.HANDOFF]
     req = out.request
     assert (req.step, req.need_chunk, req.phase) == (0, True, Phase.CRITICAL)
     stale = ActionChunk(np.zeros((10, 4)), AXIS_NAMES, stamp_ns=req.stamp_ns - 1)
-    with pytest.raises(ChunkRejected, match="does not answer the pending request"):
+    with pytest.raises(ChunkRejected, match="answers an older request"):
         driver.submit_chunk(stale)
     driver.submit_chunk(chunk(req, source=Source.HUMAN))
     seen = []
@@ -119,7 +120,7 @@ def run_until_request(driver):
 
 def test_operator_commands_take_effect_at_the_next_step():
     cfg = SimConfig(cameras=())
-    driver = SimDriver(PegInsertEnv(cfg), DriverConfig(mode="full", handoff="manual", observe_stride=2))
+    driver = SimDriver(PegInsertEnv(cfg), DriverConfig(mode="full", handoff="manual"), Chunking(10, 2))
     req = driver.begin_episode().request
     assert "not an operator command" in driver.operator(Event.START)
     assert driver.operator(Event.HANDOFF) == ""  # the button: critical phase from the next step

@@ -6,13 +6,13 @@ import yaml
 
 pytest.importorskip("mujoco")
 
-from rlt.rl.config import RLConfig
+from rlt.execution import Chunking
+from rlt.rl.config import PRESETS, RLConfig
 from rlt.sim.inprocess import (
     ORACLE_DIM,
     SIM_PARAMS,
     InProcessConfig,
     format_report,
-    observe_stride,
     run_inprocess,
     session_rl_config,
 )
@@ -25,16 +25,16 @@ TINY = ("learning_starts=8", "batch_size=8", "hidden=[32, 32]", "warmup_episodes
 def test_rl_parameters_are_the_sim_sessions():
     rl = session_rl_config(SIM_PARAMS, 256)
     assert isinstance(rl, RLConfig) and rl.token_dim == 256
-    assert rl.action_scale == (0.0015, 0.0015, 0.004, 0.02) and rl.sigma == pytest.approx(0.07)
-    # the ROS session's driver observes where the assembler starts its windows, as the in-process one does
+    assert rl == RLConfig(token_dim=256, **PRESETS["peg_insert"])  # the named preset, nothing else
+    # C and the stride are set once, in the rl block: no other node's block restates them
     params = yaml.safe_load(SIM_PARAMS.read_text())
-    driver = params["sim_driver"]["ros__parameters"]["driver"]
-    assert driver["observe_stride"] == observe_stride(rl)
-    # one chunk length for the actor, the learner, the driver and the operator's teleop (the bench uses rl's)
-    assert driver["chunk_len"] == params["teleop"]["ros__parameters"]["teleop"]["chunk_len"] == rl.chunk_len
+    for node, block in params.items():
+        names = yaml.safe_dump(block)
+        assert "chunk_len" not in names and "observe_stride" not in names and "stride" not in names, node
     rl = session_rl_config(SIM_PARAMS, 3, ("sigma=0.03", "hidden=[32, 32]", "stride=2", "chunk_len=10"))
     assert rl.sigma == pytest.approx(0.03) and rl.hidden == (32, 32) and rl.token_dim == 3
-    assert observe_stride(rl) == 2 and observe_stride(rl.replace(stride=rl.chunk_len)) == 0
+    # the driver observes where the assembler starts its windows: every stride, or only at chunk boundaries
+    assert Chunking.of(rl) == Chunking(10, 2) and Chunking.of(rl.replace(stride=10)) == Chunking(10, 0)
 
 
 def test_bad_override_names_the_field():

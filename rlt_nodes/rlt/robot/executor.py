@@ -1,6 +1,7 @@
 """Chunk executor: the robot-side driver that turns `ActionChunk`s into safe joint targets at the control rate.
 
-It plays on a real arm the part `rlt.sim.driver` plays in the sim, without lockstep (a robot cannot pause):
+It is the ros2_control backend of the chunk protocol (`rlt.execution.ChunkProtocol`, shared with the sim's
+`rlt.sim.driver`), without lockstep (a robot cannot pause). What it adds to the protocol:
 - episodes: operator commands (RESET/START, HANDOFF, SUCCESS, FAILURE; from the gamepad's teleop node or the command
   line) drive the life cycle (see `on_operator`); the executor numbers episodes, counts control steps, reports the
   canonical `EpisodeEvent`s and ends an episode with TIMEOUT after `max_episode_s`;
@@ -26,9 +27,12 @@ import dataclasses
 import numpy as np
 
 from rlt.config import Config
+from rlt.execution import MODES, Chunking, ChunkProtocol, ChunkRejected
 from rlt.robot.kinematics import Kinematics, load_kinematics
 from rlt.robot.safety import SafetyConfig, SafetyFilter, UnsafeAction
 from rlt.types import ActionChunk, ChunkRequest, EpisodeEvent, Event, Phase, Source, Terminal
+
+__all__ = ["SIM_JOINTS", "ChunkExecutor", "ChunkRejected", "Command", "ExecutorConfig", "ExecutorOutput"]
 
 # the sim robot (rlt.sim.scene.JOINT_NAMES): a Cartesian x/y/z/yaw stage plus two tilt joints; the defaults below
 # make the executor drive it, and show the format for a real arm
@@ -39,13 +43,12 @@ SIM_EE_MAP: tuple[float, ...] = tuple(float(i == j) for i in range(4) for j in r
 
 @dataclasses.dataclass(frozen=True)
 class ExecutorConfig(Config):
-    """What the executor drives and how (the safety limits are `SafetyConfig`)."""
+    """What the executor drives and how (the safety limits are `SafetyConfig`; C and the observation stride are
+    `rlt.execution.Chunking`, from rl.*)."""
 
     joint_names: tuple[str, ...] = SIM_JOINTS  # controller joints, in the order JointTrajectory lists them
     action_axes: tuple[str, ...] = ("dx", "dy", "dz", "dyaw")  # end-effector action columns (the VLA's axes)
     control_hz: float = 20.0  # rows executed per second
-    chunk_len: int = 10  # rows of each chunk executed (C); longer chunks are truncated
-    observe_stride: int = 2  # critical phase: an observation request every this many steps (0 = boundaries only)
     mode: str = "full"  # "full": episodes start in the approach phase; "critical": they start in the critical phase
     kinematics: str = "linear"  # "linear" (ee_map, ee_offset) or "package.module:ClassName" (rlt.robot.kinematics)
     ee_map: tuple[float, ...] = SIM_EE_MAP  # linear kinematics: row-major A[4, N], p = A q + b
@@ -63,10 +66,8 @@ class ExecutorConfig(Config):
             self.fail("action_axes", "needs the 4 end-effector delta axes (dx, dy, dz, dyaw order)")
         if set(self.action_axes) & set(self.joint_names):
             self.fail("action_axes", f"must not share names with joint_names={self.joint_names}")
-        self.require_positive("control_hz", "chunk_len", "max_chunk_age_s", "max_state_age_s", "lookahead")
-        if self.observe_stride < 0 or (self.observe_stride and self.chunk_len % self.observe_stride):
-            self.fail("observe_stride", f"must be 0 or divide chunk_len={self.chunk_len}")
-        self.require_choice("mode", ("full", "critical"))
+        self.require_positive("control_hz", "max_chunk_age_s", "max_state_age_s", "lookahead")
+        self.require_choice("mode", MODES)
         if self.kinematics == "linear":
             if len(self.ee_map) != 4 * len(self.joint_names):
                 self.fail("ee_map", f"needs 4 x {len(self.joint_names)} values (row-major, joints {self.joint_names})")
@@ -74,10 +75,6 @@ class ExecutorConfig(Config):
                 self.fail("ee_offset", "needs 4 values (x, y, z, yaw)")
         if self.max_episode_s < 0:
             self.fail("max_episode_s", "must be >= 0 (0 = no limit)")
-
-
-class ChunkRejected(ValueError):
-    """A chunk the executor will not run; the message says why."""
 
 
 @dataclasses.dataclass
@@ -103,40 +100,53 @@ class ExecutorOutput:
 class ChunkExecutor:
     """See the module docstring."""
 
-    def __init__(self, cfg: ExecutorConfig, safety: SafetyConfig, kinematics: Kinematics | None = None) -> None:
+    def __init__(self, cfg: ExecutorConfig, safety: SafetyConfig, kinematics: Kinematics | None = None,
+                 chunking: Chunking | None = None) -> None:
         self.cfg = cfg
         self.kin = kinematics or load_kinematics(cfg.kinematics, cfg.joint_names, cfg.ee_map, cfg.ee_offset)
         if tuple(self.kin.joint_names) != cfg.joint_names:
             raise ValueError(
                 f"kinematics joints {self.kin.joint_names} != ExecutorConfig.joint_names {cfg.joint_names}"
             )
+        self.protocol = ChunkProtocol(chunking or Chunking.default(), cfg.mode, cfg.action_axes,
+                                      (cfg.action_axes, cfg.joint_names))
         self.filter = SafetyFilter(safety, self.kin, cfg.control_hz)
         self.safety = safety
         self.dt = 1.0 / cfg.control_hz
         self.q_cmd: np.ndarray | None = None  # float64[N], the last commanded target
         self.q_meas: np.ndarray | None = None  # float64[N], the newest measured joint positions
         self.meas_ns = 0
-        self.episode_id = -1
-        self.running = False
-        self.phase = Phase.APPROACH
-        self.step_count = 0  # control steps executed in the episode
         self.holding = ""  # why the arm holds position ("" while it moves)
         self._episode_start_ns = 0
-        self._handoff_step = 0
         self._rows: list[np.ndarray] = []  # rows of the current chunk still to execute
         self._mode = "ee"  # "ee" or "joint": what the current chunk's rows are
         self._source = Source.VLA
         self._next: tuple[list[np.ndarray], str, Source] | None = None  # accepted chunk waiting for its turn
-        self._pending: ChunkRequest | None = None  # the need_chunk request a chunk must answer
         self._refresh = False  # the pending request's answer came too late: ask again with a fresh observation
-        self._executed: list[np.ndarray] = []  # rows executed since the previous request, float32[D] each
-        self._sources: list[Source] = []
         self.rejected = 0  # chunks refused so far
+
+    @property
+    def episode_id(self) -> int:
+        return self.protocol.episode_id
+
+    @property
+    def running(self) -> bool:
+        return self.protocol.running
+
+    @property
+    def phase(self) -> Phase:
+        return self.protocol.phase
+
+    @property
+    def step_count(self) -> int:
+        """Control steps executed in the episode."""
+        return self.protocol.step
 
     @property
     def pending_stamp_ns(self) -> int | None:
         """Stamp of the request a chunk must answer now (None: no chunk is awaited)."""
-        return None if self._pending is None else self._pending.stamp_ns
+        pending = self.protocol.pending
+        return None if pending is None else pending.stamp_ns
 
     # ------------------------------------------------------------------ inputs
     def on_joint_state(self, position: np.ndarray, stamp_ns: int) -> None:
@@ -166,48 +176,26 @@ class ChunkExecutor:
             terminal = Terminal.SUCCESS if event is Event.SUCCESS else Terminal.FAILURE
             self._end(out, terminal, event, now_ns, detail or "operator")
         elif event is Event.HANDOFF and self.running and self.phase is Phase.APPROACH:
-            self._enter_critical(out, now_ns)
+            out.events.append(self.protocol.enter_critical(now_ns))
             self._rows, self._next = [], None  # the base policy's remaining rows are dropped, as in the sim
-            out.requests.append(self._request(now_ns, need_chunk=True))
+            out.requests.append(self.protocol.request(now_ns, need_chunk=True))
         return out
 
     def submit_chunk(self, chunk: ActionChunk, now_ns: int) -> None:
-        """Accept `chunk` as the answer to the pending request, or raise ChunkRejected saying why."""
+        """Accept `chunk` as the answer to the pending request if it is also fresh, or raise ChunkRejected."""
         try:
-            self._check_chunk(chunk, now_ns)
+            self.protocol.check(chunk)
+            age_s = (now_ns - chunk.stamp_ns) * 1e-9
+            if age_s > self.cfg.max_chunk_age_s:
+                self.protocol.pending, self._refresh = None, True  # ask again, with a fresh observation
+                raise ChunkRejected(f"chunk {chunk.chunk_id} (stamp {chunk.stamp_ns}): computed from an observation "
+                                    f"{age_s:.3f} s old (> {self.cfg.max_chunk_age_s})")
         except ChunkRejected:
             self.rejected += 1
             raise
-        rows = [np.asarray(r, np.float64) for r in chunk.data[: self.cfg.chunk_len]]
+        rows = [np.asarray(r, np.float64) for r in self.protocol.accept(chunk)]
         mode = "ee" if tuple(chunk.axis_names) == self.cfg.action_axes else "joint"
         self._next = (rows, mode, Source(chunk.source))
-        self._pending = None
-
-    def _check_chunk(self, chunk: ActionChunk, now_ns: int) -> None:
-        what = f"chunk {chunk.chunk_id} (stamp {chunk.stamp_ns})"
-        if not self.running:
-            raise ChunkRejected(f"{what}: no episode is running")
-        if self._pending is None:
-            raise ChunkRejected(f"{what}: no chunk is awaited (duplicate or unsolicited)")
-        if chunk.stamp_ns != self._pending.stamp_ns:
-            older = "an older" if chunk.stamp_ns < self._pending.stamp_ns else "an unknown"
-            raise ChunkRejected(
-                f"{what}: answers {older} request, not the pending one (stamp {self._pending.stamp_ns})"
-            )
-        age_s = (now_ns - chunk.stamp_ns) * 1e-9
-        if age_s > self.cfg.max_chunk_age_s:
-            self._pending, self._refresh = None, True  # ask again, with a fresh observation
-            raise ChunkRejected(
-                f"{what}: computed from an observation {age_s:.3f} s old (> {self.cfg.max_chunk_age_s})"
-            )
-        axes = tuple(chunk.axis_names)
-        if axes not in (self.cfg.action_axes, self.cfg.joint_names):
-            raise ChunkRejected(f"{what}: axis_names {axes}, expected {self.cfg.action_axes} or {self.cfg.joint_names}")
-        data = np.asarray(chunk.data)
-        if data.ndim != 2 or data.shape[0] == 0 or data.shape[1] != len(axes):
-            raise ChunkRejected(f"{what}: data shape {data.shape}, expected [C >= 1, {len(axes)}]")
-        if not np.isfinite(data).all():
-            raise ChunkRejected(f"{what}: non-finite values")
 
     # ------------------------------------------------------------------ the control tick
     def tick(self, now_ns: int) -> ExecutorOutput:
@@ -226,8 +214,8 @@ class ChunkExecutor:
         if self.safety.max_tracking_error and error > self.safety.max_tracking_error:
             self.q_cmd = self.q_meas.copy()  # hold where the arm is, not where it was told to be
             self._rows, self._next = [], None
-            if self.running and self._pending is None:
-                out.requests.append(self._request(now_ns, need_chunk=True))
+            if self.running and self.protocol.pending is None:
+                out.requests.append(self.protocol.request(now_ns, need_chunk=True))
             return self._hold(out, f"tracking error {error:.3f} > {self.safety.max_tracking_error}: chunk dropped")
         if (
             self.running
@@ -237,12 +225,12 @@ class ChunkExecutor:
             self._end(out, Terminal.TIMEOUT, Event.TIMEOUT, now_ns, f"{self.cfg.max_episode_s:.0f} s")
         if not self.running:
             return self._hold(out, "no episode running")
-        pending = self._pending
+        pending = self.protocol.pending
         if pending is not None and (now_ns - pending.stamp_ns) * 1e-9 > self.cfg.max_chunk_age_s:
-            self._pending, self._refresh = None, True  # unanswered (lost, or the policy side is down): ask again
-        if self._refresh and self._pending is None and self._next is None:
+            self.protocol.pending, self._refresh = None, True  # unanswered (lost, or the policy side down): ask again
+        if self._refresh and self.protocol.pending is None and self._next is None:
             self._refresh = False
-            out.requests.append(self._request(now_ns, need_chunk=True))
+            out.requests.append(self.protocol.request(now_ns, need_chunk=True))
         if not self._rows and self._next is not None:
             self._rows, self._mode, self._source = self._next
             self._next = None
@@ -255,24 +243,18 @@ class ChunkExecutor:
             safe = self.filter.step(self.q_cmd, row, self._mode)
         except UnsafeAction as exc:
             self._rows = []
-            if self._pending is None:
-                out.requests.append(self._request(now_ns, need_chunk=True))
+            if self.protocol.pending is None:
+                out.requests.append(self.protocol.request(now_ns, need_chunk=True))
             return self._hold(out, f"unsafe row dropped with its chunk: {exc}")
         self._record(self.q_cmd, safe.target)
         self.q_cmd = safe.target
-        self.step_count += 1
         self.holding = ""
         out.limited = safe.limited
         out.command = self._lookahead(safe.target)
-        if not self._rows and self._next is None and self._pending is None:
-            out.requests.append(self._request(now_ns, need_chunk=True))
-        elif (
-            not out.requests
-            and self.phase is Phase.CRITICAL
-            and self.cfg.observe_stride
-            and (self.step_count - self._handoff_step) % self.cfg.observe_stride == 0
-        ):
-            out.requests.append(self._request(now_ns, need_chunk=False))
+        if not self._rows and self._next is None and self.protocol.pending is None:
+            out.requests.append(self.protocol.request(now_ns, need_chunk=True))
+        elif not out.requests and self.protocol.observation_due():
+            out.requests.append(self.protocol.request(now_ns, need_chunk=False))
         return out
 
     # ------------------------------------------------------------------ helpers
@@ -303,62 +285,22 @@ class ChunkExecutor:
         """The row as actually executed, in the action axes: the pose change (whatever the chunk's axes were)."""
         executed = self.kin.forward(q_after) - self.kin.forward(q_before)  # float64[4]
         executed[3] = (executed[3] + np.pi) % (2 * np.pi) - np.pi  # yaw change, wrapped
-        self._executed.append(executed.astype(np.float32))
-        self._sources.append(self._source)
-
-    def _request(
-        self, now_ns: int, need_chunk: bool, terminal: Terminal = Terminal.NONE, reward: float = 0.0
-    ) -> ChunkRequest:
-        n = len(self._executed)
-        rewards = np.zeros(n, np.float32)
-        if n:
-            rewards[-1] = reward
-        request = ChunkRequest(
-            episode_id=self.episode_id,
-            step=self.step_count,
-            axis_names=self.cfg.action_axes,
-            phase=self.phase,
-            need_chunk=need_chunk,
-            terminal=terminal,
-            executed=np.stack(self._executed) if n else np.zeros((0, len(self.cfg.action_axes)), np.float32),
-            sources=tuple(self._sources),
-            rewards=rewards,
-            stamp_ns=now_ns,
-        )
-        self._executed, self._sources = [], []
-        if need_chunk:
-            self._pending = request
-        return request
-
-    def _event(self, event: Event, now_ns: int, detail: str = "") -> EpisodeEvent:
-        return EpisodeEvent(event, max(self.episode_id, 0), self.step_count, detail, now_ns)
+        self.protocol.record(executed, self._source)
 
     def _begin(self, out: ExecutorOutput, now_ns: int, detail: str) -> None:
-        self.episode_id += 1
-        self.running, self.phase, self.step_count = True, Phase.APPROACH, 0
-        self._episode_start_ns, self._handoff_step = now_ns, 0
-        self._rows, self._next, self._pending, self._refresh = [], None, None, False
-        self._executed, self._sources, self._mode = [], [], "ee"
+        self._episode_start_ns = now_ns
+        self._rows, self._next, self._refresh, self._mode = [], None, False, "ee"
         if self.q_meas is not None:
             self.q_cmd = self.q_meas.copy()
-        out.events.append(self._event(Event.START, now_ns, detail))
-        if self.cfg.mode == "critical":
-            self._enter_critical(out, now_ns)
-        out.requests.append(self._request(now_ns, need_chunk=True))
-
-    def _enter_critical(self, out: ExecutorOutput, now_ns: int) -> None:
-        self.phase, self._handoff_step = Phase.CRITICAL, self.step_count
-        out.events.append(self._event(Event.HANDOFF, now_ns))
+        out.events += self.protocol.begin(now_ns, detail)
+        out.requests.append(self.protocol.request(now_ns, need_chunk=True))
 
     def _end(self, out: ExecutorOutput, terminal: Terminal, event: Event, now_ns: int, detail: str) -> None:
         """Report the rows since the last request with the outcome; the arm holds until the next START."""
-        reward = 1.0 if terminal is Terminal.SUCCESS else 0.0
-        if not self._executed and terminal is not Terminal.TIMEOUT:
+        if not self.protocol.unreported and terminal is not Terminal.TIMEOUT:
             # the outcome needs a step to land on: the step the arm spent holding when the operator judged it
-            self._executed.append(np.zeros(len(self.cfg.action_axes), np.float32))
-            self._sources.append(self._source)
-            self.step_count += 1
-        out.events.append(self._event(event, now_ns, detail))
-        out.requests.append(self._request(now_ns, need_chunk=False, terminal=terminal, reward=reward))
-        self.running = False
-        self._rows, self._next, self._pending, self._refresh = [], None, None, False
+            self.protocol.record(np.zeros(len(self.cfg.action_axes), np.float32), self._source)
+        ev, request = self.protocol.end(now_ns, terminal, event, detail)
+        out.events.append(ev)
+        out.requests.append(request)
+        self._rows, self._next, self._refresh = [], None, False

@@ -24,8 +24,9 @@ import numpy as np
 import yaml
 
 from rlt.config import Config
+from rlt.execution import Chunking
 from rlt.launch import LAUNCH_DIR
-from rlt.rl.config import RLConfig
+from rlt.rl.config import RLConfig, resolve
 from rlt.seeds import RANGES, TRAINING
 from rlt.session import OPERATORS
 from rlt.types import Event, PolicyWeights, Transition
@@ -91,16 +92,17 @@ def _block(params: dict[str, Any], node: str, key: str, overrides: tuple[str, ..
 
 
 def session_rl_config(params_file: str | Path, token_dim: int, overrides: tuple[str, ...] = ()) -> RLConfig:
-    """The RLConfig the sim session's actor and learner get from `params_file` (its /** rl block), plus overrides."""
+    """The RLConfig the sim session's actor and learner get from `params_file` (its /** rl block: a preset and
+    fields), plus overrides."""
     rl = _block(yaml.safe_load(Path(params_file).read_text()), "/**", "rl", overrides)
-    return RLConfig.from_dict({**rl, "token_dim": token_dim}, source=str(params_file))
+    return resolve({**rl, "token_dim": token_dim}, source=str(params_file))
 
 
 class _Operator:
     """The sim_human session's scripted human and teleop node, called in lockstep: driver outputs in, the human
     chunk and hand-back handed to the actor as the actor node does."""
 
-    def __init__(self, cfg: InProcessConfig, sim: SimConfig, chunk_len: int) -> None:
+    def __init__(self, cfg: InProcessConfig, sim: SimConfig, chunking: Chunking) -> None:
         from rlt.sim.human import ScriptedHuman, ScriptedHumanConfig
         from rlt.teleop import Teleop, TeleopConfig, load_mapping
 
@@ -110,9 +112,8 @@ class _Operator:
         human = ScriptedHumanConfig.from_dict(
             {"perception": perception, **_block(params, "sim_human", "human", cfg.human_overrides)},
             source=cfg.params_file)
-        teleop = TeleopConfig.from_dict({**_block(params, "teleop", "teleop"), "chunk_len": chunk_len},
-                                        source=cfg.params_file)
-        self.human, self.teleop = ScriptedHuman(sim, human, mapping), Teleop(mapping, teleop)
+        teleop = TeleopConfig.from_dict(_block(params, "teleop", "teleop"), source=cfg.params_file)
+        self.human, self.teleop = ScriptedHuman(sim, human, mapping), Teleop(mapping, teleop, chunking)
 
     def __call__(self, out: DriverOutput, actor: ActorCore) -> None:
         for event in out.events:
@@ -126,11 +127,6 @@ class _Operator:
 
     def close(self) -> None:
         self.human.close()
-
-
-def observe_stride(rl: RLConfig) -> int:
-    """The driver's observe_stride that gives the assembler a state at each of its window starts (0: boundaries)."""
-    return 0 if rl.stride == rl.chunk_len else rl.stride
 
 
 def run_inprocess(cfg: InProcessConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -157,12 +153,12 @@ def run_inprocess(cfg: InProcessConfig, log: Callable[[str], None] = print) -> d
     learner = Learner(rl)
 
     def episodes(mode: str, seed: int, count: int = 0, budget_s: float = 0.0) -> list[dict]:
-        driver = SimDriver(env, DriverConfig(mode="critical", seed=seed, episodes=count, critical_budget_s=budget_s,
-                                             chunk_len=rl.chunk_len, observe_stride=observe_stride(rl)))
+        driver = SimDriver(env, DriverConfig(mode="critical", seed=seed, episodes=count, critical_budget_s=budget_s),
+                           Chunking.of(rl))
         actor = ActorCore(rl, ActorConfig(mode=mode))
         if mode == "eval":
             actor.load_weights(_snapshot(learner, 1))
-        operator = _Operator(cfg, env.cfg, rl.chunk_len) if cfg.operator != "none" and mode == "train" else None
+        operator = _Operator(cfg, env.cfg, Chunking.of(rl)) if cfg.operator != "none" and mode == "train" else None
         summaries: list[dict] = []
         out = driver.begin_episode()
         while True:
