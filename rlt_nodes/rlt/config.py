@@ -80,23 +80,37 @@ class Config:
 
     @classmethod
     def field_docs(cls) -> dict[str, str]:
-        """Map field name -> its comment in the class source (the lines just above it and its trailing comment),
-        the text `--help` shows; '' where a field has none."""
+        """Map field name -> its comment in the class source (the lines just above it and its trailing comment, with
+        the comment lines continuing that one under itself), the text `--help` shows; '' where a field has none.
+        A comment block that follows a blank line heads a group of fields (`# losses`) and is no field's comment."""
         import inspect
         import re
 
+        names = {f.name for f in dataclasses.fields(cls)}
         docs: dict[str, str] = {}
         above: list[str] = []
+        trailing: tuple[str, int] | None = None  # (field, column of its trailing comment's text) on the line before
+        heading = False  # inside a comment block that follows a blank line
         for line in inspect.getsource(cls).splitlines():
             text = line.strip()
+            if not text:
+                heading, above, trailing = True, [], None
+                continue
             field = re.match(r"(\w+): [^=#]+(?:=[^#]*)?(?:#\s*(.*))?$", text)
+            comment = text.lstrip("#").strip()
+            if text.startswith("#") and trailing and len(line) - len(line.lstrip("# ")) == trailing[1]:
+                docs[trailing[0]] += f" {comment}"  # a trailing comment continued under itself
+                continue
+            trailing = None
             if text.startswith("#"):
-                above.append(text.lstrip("#").strip())
-            elif field and field.group(1) in {f.name for f in dataclasses.fields(cls)}:
+                if not heading:
+                    above.append(comment)
+                continue
+            if field and field.group(1) in names:
                 docs[field.group(1)] = " ".join([*above, field.group(2) or ""]).strip()
-                above = []
-            else:
-                above = []
+                if field.group(2):
+                    trailing = (field.group(1), len(line) - len(line.lstrip()) + field.start(2))
+            heading, above = False, []
         return docs
 
     @classmethod

@@ -314,13 +314,15 @@ class Supervisor:
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, dict[str, str]]:
-    """['actor:sigma=0.05', ...] -> {'actor': {'sigma': '0.05'}}; malformed items name the expected form."""
+    """['actor:rl.sigma=0.05', ...] -> {'actor': {'rl.sigma': '0.05'}}: NODE:SECTION.FIELD=VALUE, the `--set` grammar
+    of the other commands (`rlt.overrides`) under a node (or NODE:PARAM=VALUE for a plain parameter such as
+    model_path); malformed items name the expected form."""
     out: dict[str, dict[str, str]] = {}
     for item in items:
         node, sep, rest = item.partition(":")
         key, eq, value = rest.partition("=")
         if not (sep and eq and node and key):
-            raise ValueError(f"--set {item!r}: expected NODE:PARAM=VALUE, e.g. actor:sigma=0.05")
+            raise ValueError(f"--set {item!r}: expected NODE:SECTION.FIELD=VALUE, e.g. actor:rl.sigma=0.05")
         out.setdefault(node, {})[key] = value
     return out
 

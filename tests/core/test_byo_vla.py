@@ -30,8 +30,8 @@ from rlt.models.testing import (
 
 CAMERAS, S, P, H, D = ("front", "wrist"), 16, 12, 6, 4  # the tiny dataset's cameras, image size, proprio, chunk
 M, E = CnnChunkPolicy.PREFIX_LEN, CnnChunkPolicy.EMBED_DIM  # 2x2 CNN cells per camera + one proprio token
-TOKEN_SET = ["token_dim=8", "slots=1", "layers=1", "heads=2", "mlp_ratio=2", "steps=4", "batch_size=8",
-             "warmup_steps=1", "checkpoint_every=2"]  # tiny_token_config as CLI overrides
+TOKEN_SET = [f"token.{item}" for item in ("token_dim=8", "slots=1", "layers=1", "heads=2", "mlp_ratio=2", "steps=4",
+                                           "batch_size=8", "warmup_steps=1", "checkpoint_every=2")]  # tiny_token_config
 
 
 @pytest.fixture(autouse=True)

@@ -88,7 +88,7 @@ def test_overrides_parse_and_unknown_nodes_are_refused(tmp_path, monkeypatch):
     assert parse_overrides(["actor:rl.sigma=0.05", "actor:actor.mode=eval"]) == {
         "actor": {"rl.sigma": "0.05", "actor.mode": "eval"}
     }
-    with pytest.raises(ValueError, match="expected NODE:PARAM=VALUE"):
+    with pytest.raises(ValueError, match=r"expected NODE:SECTION\.FIELD=VALUE, e\.g\. actor:rl\.sigma=0\.05"):
         parse_overrides(["actor.sigma=1"])
     bin_dir = tmp_path / "lib" / "rlt_nodes"
     bin_dir.mkdir(parents=True)

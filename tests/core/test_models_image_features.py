@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import torch
 
+from rlt.config import ConfigError
 from rlt.models.bc import train_vla
 from rlt.models.checkpoint import checkpoint_kind
-from rlt.models.config import ConfigError, ImageFeaturesConfig
+from rlt.models.config import ImageFeaturesConfig
 from rlt.models.export import ExportedVla, export_onnx, load_encoder
 from rlt.models.image_features import (
     CHECKPOINT_KIND,

@@ -7,7 +7,7 @@ import torch
 from rlt.config import ConfigError
 from rlt.models.bc import axis_weights, bc_loss, train_vla
 from rlt.models.checkpoint import load_checkpoint
-from rlt.models.config import TokenConfig, VlaConfig, VlaTrainConfig, configs_from_overrides
+from rlt.models.config import TokenConfig, VlaConfig, VlaTrainConfig
 from rlt.models.data import Frames, frames_from_episodes, random_shift, split_episodes
 from rlt.models.testing import synthetic_episodes, tiny_train_config, tiny_vla_config
 from rlt.models.vla import Vla, load_vla, save_vla, tokenize_instruction
@@ -40,14 +40,6 @@ def test_train_and_token_config_validation():
         VlaTrainConfig(holdout_fraction=0.95)
     with pytest.raises(ConfigError, match=r"TokenConfig\.context_dropout="):
         TokenConfig(context_dropout=1.5)
-
-
-def test_overrides_route_keys_to_their_config():
-    cfg, train = configs_from_overrides(["d_model=32", "steps=7", "cameras=wrist", "lr=3e-4"], VlaConfig,
-                                        VlaTrainConfig)
-    assert (cfg.d_model, cfg.cameras, train.steps, train.lr) == (32, ("wrist",), 7, 3e-4)
-    with pytest.raises(ConfigError, match="expected KEY=VALUE with KEY one of"):
-        configs_from_overrides(["nope=1"], VlaConfig)
 
 
 def test_tokenizer_is_deterministic_and_in_range():

@@ -9,7 +9,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from rlt.commands.bench_session import add_in_process_arguments
 
     parser.add_argument("--models", nargs="+", default=["artifacts/vla.onnx", "artifacts/vla-s1.onnx"],
-                        help="one ONNX per independent build (rlt session --build-seed N writes artifacts/vla-sN.onnx)")
+                        help="one ONNX per independent build (rlt session --set session.build_seed=N writes "
+                             "artifacts/vla-sN.onnx)")
     parser.add_argument("--rl-seeds", nargs="+", type=int, default=[0, 1, 2], help="RL seeds (rl.seed) per build")
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time, one process each (default 2)")
     parser.add_argument("--out", default="runs/sweep.json", help="every run's figures and the aggregate (JSON)")
@@ -23,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from rlt.commands.bench_session import in_process_config
     from rlt.sim.sweep import format_sweep, run_sweep
 
-    configs = [in_process_config(args, model, (f"seed={seed}",)) for model in args.models for seed in args.rl_seeds]
+    configs = [in_process_config(args, model, (f"rl.seed={seed}",)) for model in args.models for seed in args.rl_seeds]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     done: list[dict] = []

@@ -13,8 +13,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--set",
         action="append",
         default=[],
-        metavar="NODE:PARAM=VALUE",
-        help="override one parameter of one node, e.g. actor:rl.sigma=0.05 (repeatable)",
+        metavar="NODE:SECTION.FIELD=VALUE",
+        help="override one parameter of one node: SECTION.FIELD names a config field as `--set` of the other "
+        "commands does (the node's ROS parameter of that name), e.g. actor:rl.sigma=0.05; a plain parameter has no "
+        "section (actor:model_path=vla.onnx); repeatable",
     )
     parser.add_argument("--namespace", default="", help="ROS namespace for every node (one robot per namespace)")
     parser.add_argument("--log-dir", type=Path, help="write each node's output to LOG_DIR/<node>.log")

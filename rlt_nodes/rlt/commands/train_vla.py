@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rlt import overrides
+
+SECTIONS: overrides.Sections = {"vla": "rlt.models.config:VlaConfig", "train": "rlt.models.config:VlaTrainConfig"}
 DEFAULT_DEMOS = Path("artifacts/demos/main")
 DEFAULT_OUT = Path("artifacts/vla")
 
@@ -18,13 +21,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="demonstration datasets (rosbag2 folders written by record_demos), used together",
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder; the checkpoint is OUT/vla.pt")
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a VlaConfig or VlaTrainConfig field, e.g. steps=3000 or d_model=96 (repeatable)",
-    )
     parser.add_argument("--resume", action="store_true", help="continue the run stored in OUT")
     parser.add_argument(
         "--record-demos",
@@ -34,13 +30,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--preset", default="main", help="sim preset of --record-demos")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    overrides.add_set_argument(parser, SECTIONS, "train.steps=3000 --set vla.d_model=96")
 
 
 def run(args: argparse.Namespace) -> int:
     from rlt.models.bc import train_vla
-    from rlt.models.config import VlaConfig, VlaTrainConfig, configs_from_overrides
 
-    cfg, train_cfg = configs_from_overrides(args.set, VlaConfig, VlaTrainConfig)
+    configs = overrides.build(SECTIONS, args.set)
+    cfg, train_cfg = configs["vla"], configs["train"]
     if args.record_demos:
         from rlt.models.recipe import record_vla_demos
 

@@ -1,21 +1,16 @@
 """Configs of the frozen VLA (`VlaConfig`), its behaviour cloning (`VlaTrainConfig`), the RL token (`TokenConfig`)
 and the image-feature encoder of the no-RL-token ablation (`ImageFeaturesConfig`).
 
-This module owns the model-side tunables and their defaults, plus `configs_from_overrides`, which the CLI uses to
-turn `key=value` strings into validated configs. Sizes are chosen to train in minutes on two CPU cores (see
+This module owns the model-side tunables and their defaults (the CLI sets them with `--set vla.d_model=96`,
+`rlt.overrides`; the field comments are its `--help`). Sizes are chosen to train in minutes on two CPU cores (see
 `rlt.models.vla`). It must not import torch, MuJoCo, rclpy or any message package.
 """
 
 from __future__ import annotations
 
-import ast
 import dataclasses
-from collections.abc import Iterable
-from typing import Any, TypeVar
 
-from rlt.config import Config, ConfigError
-
-C = TypeVar("C", bound=Config)
+from rlt.config import Config
 
 DEFAULT_INSTRUCTION = "insert the peg into the socket"  # = rlt.sim.env.TASK_INSTRUCTION
 LOSSES: tuple[str, ...] = ("l1", "l2")
@@ -93,13 +88,13 @@ class VlaTrainConfig(Config):
     """Behaviour cloning of the VLA on demonstrations: L1 on normalized action chunks."""
 
     steps: int = 3000  # gradient steps
-    batch_size: int = 64
+    batch_size: int = 64  # samples (one step's images, proprio and action chunk) per gradient step
     lr: float = 1e-3  # peak AdamW learning rate (linear warmup, then cosine decay to lr_min_ratio * lr)
-    lr_min_ratio: float = 0.05
-    warmup_steps: int = 100
-    weight_decay: float = 1e-4
+    lr_min_ratio: float = 0.05  # the learning rate at the end, as a fraction of lr
+    warmup_steps: int = 100  # steps of linear warmup from 0 to lr
+    weight_decay: float = 1e-4  # AdamW weight decay
     grad_clip: float = 1.0  # max global gradient norm
-    seed: int = 0
+    seed: int = 0  # the held-out episodes, initialization, batch sampling and augmentation
     checkpoint_every: int = 500  # steps between checkpoints (always written at the end)
     shift_pixels: int = 2  # augmentation: random image shift of up to this many px (replicate padding); 0 = off
     successes_only: bool = True  # train on successful demonstrations only
@@ -130,7 +125,7 @@ class TokenConfig(Config):
     slots: int = 4  # K readout positions e_rl whose encoder outputs form z_rl (1 = the paper's single token)
     layers: int = 2  # encoder blocks (the decoder has as many)
     heads: int = 4  # attention heads; must divide the VLA's d_model
-    mlp_ratio: int = 4
+    mlp_ratio: int = 4  # MLP hidden width = mlp_ratio * the VLA's d_model
     context_dropout: float = 0.9  # probability of zeroing each teacher-forced decoder input token (training only)
     standardize: bool = True  # work on embeddings minus their training mean per (position, feature), over their RMS
     linear_path: bool = True  # add a linear map of the whole prefix to z_rl, initialized to its principal directions
@@ -139,14 +134,14 @@ class TokenConfig(Config):
     #                                         final, inserted pose those entries predict (rlt.models.rl_token)
     goal_scale: tuple[float, ...] = (0.002, 0.002, 0.02)  # m, m, rad: one unit of each goal entry
     rl_entries: int = 3  # leading z_rl entries exported as the RL state (3 = the goal entries); 0 = all token_dim
-    steps: int = 3000
-    batch_size: int = 64
+    steps: int = 3000  # gradient steps
+    batch_size: int = 64  # frames per step
     lr: float = 1e-3  # peak AdamW learning rate (linear warmup, cosine decay)
-    warmup_steps: int = 100
-    weight_decay: float = 1e-4
-    grad_clip: float = 1.0
-    seed: int = 0
-    checkpoint_every: int = 1000
+    warmup_steps: int = 100  # steps of linear warmup from 0 to lr
+    weight_decay: float = 1e-4  # AdamW weight decay
+    grad_clip: float = 1.0  # max global gradient norm
+    seed: int = 0  # initialization, batch sampling and the held-out episodes
+    checkpoint_every: int = 1000  # steps between checkpoints (always written at the end)
     holdout_fraction: float = 0.1  # held-out episodes for the diagnostics (split like the VLA's, by seed)
     probe_ridge: float = 1.0  # ridge penalty of the linear probe on standardized z_rl
     num_threads: int = 0  # torch intra-op threads; 0 = leave torch's default
@@ -184,15 +179,15 @@ class ImageFeaturesConfig(Config):
     feature_dim: int = 256  # Z, features of all cameras together (Z / cameras each); = TokenConfig.token_dim
     channels: tuple[int, ...] = (16, 32, 64, 64)  # output channels of the stride-2 4x4 convolutions (and decoder)
     recon_size: int = 48  # px, side of the reconstruction target (the input image area-downsampled)
-    steps: int = 1500
+    steps: int = 1500  # gradient steps
     batch_size: int = 32  # frames per step (every camera's image of each frame is one autoencoder sample)
     lr: float = 2e-3  # peak AdamW learning rate (linear warmup, cosine decay)
-    warmup_steps: int = 50
-    weight_decay: float = 1e-4
-    grad_clip: float = 1.0
+    warmup_steps: int = 50  # steps of linear warmup from 0 to lr
+    weight_decay: float = 1e-4  # AdamW weight decay
+    grad_clip: float = 1.0  # max global gradient norm
     shift_pixels: int = 2  # augmentation: random image shift of up to this many px (input and target alike)
-    seed: int = 0
-    checkpoint_every: int = 500
+    seed: int = 0  # initialization, batch sampling and augmentation
+    checkpoint_every: int = 500  # steps between checkpoints (always written at the end)
     stats_frames: int = 2048  # training frames (evenly spaced) that set the feature standardization
     probe_ridge: float = 1.0  # ridge penalty of the diagnostic linear probe (as TokenConfig.probe_ridge)
     num_threads: int = 0  # torch intra-op threads; 0 = leave torch's default
@@ -213,38 +208,3 @@ class ImageFeaturesConfig(Config):
         self.require_range("seed", 0, 2**63 - 1)
         self.require_range("probe_ridge", 0.0, 1e9)
         self.require_range("num_threads", 0, 1024)
-
-
-def configs_from_overrides(pairs: Iterable[str], *classes: type[Config]) -> tuple[Config, ...]:
-    """One config per class from its defaults and the `key=value` strings whose key is one of its fields.
-
-    Values are Python literals, else strings; tuple fields also take `a,b,c`. A key no class has is an error
-    that lists the valid keys.
-    """
-    values: list[dict[str, Any]] = [{} for _ in classes]
-    kinds = [cls.field_kinds() for cls in classes]
-    for pair in pairs:
-        key, sep, text = pair.partition("=")
-        key = key.strip()
-        owner = next((i for i, k in enumerate(kinds) if key in k), None)
-        if not sep or owner is None:
-            valid = sorted(name for k in kinds for name in k)
-            raise ConfigError(f"override {pair!r}: expected KEY=VALUE with KEY one of {', '.join(valid)}")
-        value = _literal_or_text(text)
-        if kinds[owner][key][1] and not isinstance(value, list | tuple):
-            value = tuple(_literal_or_text(part) for part in text.split(",") if part.strip())
-        values[owner][key] = value
-    return tuple(cls.from_dict(v) for cls, v in zip(classes, values, strict=True))
-
-
-def config_from_overrides(cls: type[C], pairs: Iterable[str]) -> C:
-    """`cls` from its defaults and `key=value` strings (see `configs_from_overrides`)."""
-    (cfg,) = configs_from_overrides(pairs, cls)
-    return cfg  # type: ignore[return-value]
-
-
-def _literal_or_text(text: str) -> Any:
-    try:
-        return ast.literal_eval(text.strip())
-    except (ValueError, SyntaxError):
-        return text.strip()

@@ -7,9 +7,9 @@ which `train_vla` / `train_token` accept as is (a folder of datasets is read in 
   up to 6 mm instead of 3, 5-25 mm above the rim, yaw up to 0.1 rad). The x/y corrections the policy must
   learn happen in the first few steps of an episode; wider starts give more of those frames and larger ones.
 * `full/` (`APPROACH`, only with `approach=True`): 150 full episodes (approach from 7.6 cm), so the base policy
-  can also fly the approach before the hand-off to RL (`rlt session --train-mode full`). Not in the default:
-  on the 3000-step budget the approach frames dilute the critical phase (a 2000-step checkpoint scored 25 %
-  critical-phase success with them, against 54 % for the default at 3000 steps).
+  can also fly the approach before the hand-off to RL (`rlt session --set session.train_mode=full`). Not in the
+  default: on the 3000-step budget the approach frames dilute the critical phase (a 2000-step checkpoint scored
+  25 % critical-phase success with them, against 54 % for the default at 3000 steps).
 
 The teleoperator has no perception bias and no DART noise (only its 0.1 mm per-step action noise): its labels
 are then a function of what the cameras show. DART's execution noise made the chunk targets mostly unpredictable
