@@ -452,7 +452,7 @@ class SimSession:
             if not any(e["critical_steps"] for e in train_log):
                 raise RuntimeError(
                     f"no training episode of {run.name} reached the critical phase: the base VLA does not "
-                    "approach the socket; check it with `rlt diagnose vla` or use --train-mode critical"
+                    "approach the socket; check it with `rlt diagnose vla` or use --set session.train_mode=critical"
                 )
             evaluated = read_episode_log(self.evaluate(models[run.token], run.name, run))
             results.append(RunLogs(run.name, run.label, train_log, evaluated))

@@ -49,9 +49,9 @@ class RLConfig(Config):
     value_range: tuple[float, ...] = (0.0, 1.0)
 
     # optimization schedule
-    actor_lr: float = 3e-4
-    critic_lr: float = 3e-4
-    batch_size: int = 256
+    actor_lr: float = 3e-4  # Adam step size of the actor
+    critic_lr: float = 3e-4  # Adam step size of both critics
+    batch_size: int = 256  # transitions per update, sampled uniformly from the buffer
     utd: float = 5.0  # critic updates per transition added to the buffer
     actor_every: int = 2  # critic updates per actor update (TD3 delay)
     learning_starts: int = 128  # transitions in the buffer before the first update
@@ -67,7 +67,7 @@ class RLConfig(Config):
 
     # runtime
     num_threads: int = 0  # torch intra-op threads; 0 = leave torch's default
-    seed: int = 0
+    seed: int = 0  # network initialization, exploration noise and batch sampling
     device: str = "cpu"  # cpu, cuda or auto (cuda when available)
 
     def validate(self) -> None:

@@ -44,7 +44,7 @@ class ScriptedHumanConfig(Config):
     """When the scripted human intervenes and how its gamepad looks."""
 
     every: int = 1  # intervene in episodes whose id % every == offset; 0 = never
-    offset: int = 0
+    offset: int = 0  # see every: which episodes of each `every` the human takes
     trigger: str = "stall"  # stall: when the peg stalls (stall_*); schedule: at start_step after the hand-off
     start_step: int = 2  # schedule: take over this many control steps after the hand-off (the critical phase's start)
     duration_steps: int = 0  # release the dead-man after this many steps; 0 = hold until the episode ends
