@@ -7,18 +7,34 @@ only, to `human/action_chunk` (joystick intervention), which overrides the actor
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 from rclpy.node import Node
 from rlt_msgs.msg import ActionChunk, EpisodeEvent, PolicyWeights, Transition, VlaOutput
 
+from rlt.config import Config
 from rlt.rl.actor_core import ActorConfig, ActorCore
 from rlt.rl.weights_file import load_weights
 from rlt.types import Event
 from rlt_nodes import convert, qos
 from rlt_nodes.boundary import subscribe
-from rlt_nodes.params import declare, declare_config, declare_rl_config
+from rlt_nodes.params import declare_config, declare_rl_config
 from rlt_nodes.runner import run_node
+
+
+@dataclasses.dataclass(frozen=True)
+class ActorNodeConfig(Config):
+    """The actor node's own parameters (unprefixed); the actor's decisions are `actor.*` (ActorConfig)."""
+
+    human_timeout_s: float = 0.5  # s without a human chunk before the actor drives again (a lost gamepad)
+    max_learner_wait_s: float = 30.0  # s a chunk waits for a lagging learner, then acts anyway (no deadlock); 0: never
+    weights_file: str = ""  # actor snapshot (.npz) to start from, for evaluation; "" = the learner's weights only
+
+    def validate(self) -> None:
+        self.require_positive("human_timeout_s")
+        if self.max_learner_wait_s < 0:
+            self.fail("max_learner_wait_s", "must be >= 0 (0 = never wait)")
 
 
 class ActorNode(Node):
@@ -27,7 +43,8 @@ class ActorNode(Node):
     def __init__(self) -> None:
         super().__init__("actor")
         self.core = ActorCore(declare_rl_config(self), declare_config(self, ActorConfig, "actor"))
-        self.human_timeout_ns = int(declare(self, "human_timeout_s", 0.5) * 1e9)
+        node_cfg = declare_config(self, ActorNodeConfig)
+        self.human_timeout_ns = int(node_cfg.human_timeout_s * 1e9)
         self.pub_chunk = self.create_publisher(ActionChunk, "action_chunk", qos.CONTROL)
         self.pub_transition = self.create_publisher(Transition, "rl/transitions", qos.REPLAY)
         # this process's transitions: the learner tells a re-delivery (after its restart) from a new transition of an
@@ -39,11 +56,10 @@ class ActorNode(Node):
         subscribe(self, EpisodeEvent, "teleop/events", self.on_teleop_event, qos.CONTROL)
         self.held: ActionChunk | None = None  # chunk waiting for the learner to catch up (lockstep sim)
         self.held_since = 0.0
-        self.max_wait_s = declare(self, "max_learner_wait_s", 30.0)  # then act anyway (no deadlock)
+        self.max_wait_s = node_cfg.max_learner_wait_s  # then act anyway (no deadlock)
         self.create_timer(0.02, self.release)
-        weights_file = declare(self, "weights_file", "")  # evaluation: start from a snapshot
-        if weights_file:
-            self.core.load_weights(load_weights(weights_file))
+        if node_cfg.weights_file:  # evaluation: start from a snapshot
+            self.core.load_weights(load_weights(node_cfg.weights_file))
         rl = self.core.rl
         self.get_logger().info(f"mode {self.core.cfg.mode}, warmup {rl.warmup_episodes} episodes, sigma {rl.sigma:g}, "
                                f"beta {rl.beta:g}, C {rl.chunk_len}, token {rl.token_dim}, proprio {rl.proprio_dim}")

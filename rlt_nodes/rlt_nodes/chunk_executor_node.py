@@ -10,6 +10,7 @@ arm's clock need not match this machine's.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from rclpy.node import Node
@@ -17,12 +18,26 @@ from rlt_msgs.msg import ActionChunk, ChunkRequest, EpisodeEvent
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory
 
+from rlt.config import Config
 from rlt.robot.executor import ChunkExecutor, ChunkRejected, ExecutorConfig, ExecutorOutput
 from rlt.robot.safety import SafetyConfig
 from rlt_nodes import convert, qos
 from rlt_nodes.boundary import subscribe
-from rlt_nodes.params import declare, declare_chunking, declare_config
+from rlt_nodes.params import declare_chunking, declare_config
 from rlt_nodes.runner import run_node
+
+
+@dataclasses.dataclass(frozen=True)
+class ChunkExecutorNodeConfig(Config):
+    """The executor node's own parameters (unprefixed): its topic names; the decisions are `executor.*`, `safety.*`."""
+
+    controller_topic: str = "joint_trajectory_controller/joint_trajectory"  # JointTrajectory to your arm's controller
+    operator_topic: str = "teleop/events"  # operator commands (RESET, HANDOFF, ...): teleop's gamepad or ros2 topic pub
+
+    def validate(self) -> None:
+        for name in ("controller_topic", "operator_topic"):
+            if not getattr(self, name):
+                self.fail(name, "needs a topic name")
 
 
 class ChunkExecutorNode(Node):
@@ -33,8 +48,8 @@ class ChunkExecutorNode(Node):
         cfg = declare_config(self, ExecutorConfig, "executor")
         self.core = ChunkExecutor(cfg, declare_config(self, SafetyConfig, "safety"), chunking=declare_chunking(self))
         self.joints = cfg.joint_names
-        topic = declare(self, "controller_topic", "joint_trajectory_controller/joint_trajectory")
-        operator_topic = declare(self, "operator_topic", "teleop/events")
+        node_cfg = declare_config(self, ChunkExecutorNodeConfig)
+        topic, operator_topic = node_cfg.controller_topic, node_cfg.operator_topic
         self.pub_trajectory = self.create_publisher(JointTrajectory, topic, qos.CONTROL)
         self.pub_request = self.create_publisher(ChunkRequest, "chunk_request", qos.CONTROL)
         self.pub_events = self.create_publisher(EpisodeEvent, "episode/events", qos.EVENTS)

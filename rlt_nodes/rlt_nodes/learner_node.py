@@ -11,6 +11,7 @@ its weight versions continue after the last one published. What it missed while 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -19,13 +20,25 @@ from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rlt_msgs.msg import PolicyWeights, Transition
 
+from rlt.config import Config
 from rlt.rl.learner import Learner
 from rlt.rl.weights_file import save_weights
 from rlt.types import PolicyWeights as Weights
 from rlt_nodes import convert, qos
 from rlt_nodes.boundary import subscribe
-from rlt_nodes.params import declare, declare_rl_config
+from rlt_nodes.params import declare_config, declare_rl_config
 from rlt_nodes.runner import finish, run_node
+
+
+@dataclasses.dataclass(frozen=True)
+class LearnerNodeConfig(Config):
+    """The learner node's own parameters (unprefixed); the learning itself is `rl.*` (RLConfig)."""
+
+    checkpoint_dir: str = ""  # directory of the checkpoint + transition journal, resumed at startup; "" = none kept
+    checkpoint_every_s: float = 60.0  # s of wall time between checkpoints (also saved at shutdown)
+
+    def validate(self) -> None:
+        self.require_positive("checkpoint_every_s")
 
 
 class LearnerNode(Node):
@@ -34,10 +47,9 @@ class LearnerNode(Node):
     def __init__(self) -> None:
         super().__init__("learner")
         self.learner = Learner(declare_rl_config(self))
-        self.checkpoint_dir = declare(self, "checkpoint_dir", "")
-        self.checkpoint_every = declare(self, "checkpoint_every_s", 60.0)
-        if self.checkpoint_every <= 0:
-            raise ValueError(f"parameter checkpoint_every_s={self.checkpoint_every}: must be > 0 (seconds)")
+        node_cfg = declare_config(self, LearnerNodeConfig)
+        self.checkpoint_dir = node_cfg.checkpoint_dir
+        self.checkpoint_every = node_cfg.checkpoint_every_s
         if self.checkpoint_dir:  # checkpoint + journal: everything received before a stop or a SIGKILL, once
             summary = self.learner.resume(self.checkpoint_dir)
             self.get_logger().info(f"resumed from {self.checkpoint_dir}: {summary}; {self.learner.updates} updates, "

@@ -10,6 +10,7 @@ All with sensor-data QoS. Run one node per camera (`camera.name`, `camera.serial
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from typing import Any
@@ -17,10 +18,18 @@ from typing import Any
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 
+from rlt.config import Config
 from rlt.robot.realsense import RealSenseCamera, RealSenseConfig, find_device
 from rlt_nodes import convert, qos
-from rlt_nodes.params import declare, declare_config
+from rlt_nodes.params import declare_config
 from rlt_nodes.runner import finish, run_node
+
+
+@dataclasses.dataclass(frozen=True)
+class RealSenseNodeConfig(Config):
+    """The camera node's own parameters (unprefixed); the camera is `camera.*` (RealSenseConfig)."""
+
+    frame_prefix: str = ""  # TF frames <prefix>_<stream>_optical_frame, to match the URDF; "" = camera.name
 
 
 class RealSenseNode(Node):
@@ -30,7 +39,7 @@ class RealSenseNode(Node):
         """`device`: an rs.device to stream instead of the one `camera.serial` names (tests: a software device)."""
         super().__init__("realsense", **node_kwargs)
         self.cfg = declare_config(self, RealSenseConfig, "camera")
-        frame = declare(self, "frame_prefix", self.cfg.name)  # TF frames <prefix>_<stream>_optical_frame
+        frame = declare_config(self, RealSenseNodeConfig).frame_prefix or self.cfg.name  # "": derived
         self.frame_ids = {s: f"{frame}_{s}_optical_frame" for s in ("color", "depth")}
         try:
             self.camera = RealSenseCamera(device if device is not None else find_device(self.cfg.serial), self.cfg)

@@ -6,16 +6,26 @@ lockstep sim they go out reliable + transient local (no frame may be lost); `loc
 
 from __future__ import annotations
 
+import dataclasses
+
 from rclpy.node import Node
 from rlt_msgs.msg import SimState
 from sensor_msgs.msg import Image
 
+from rlt.config import Config
 from rlt.sim.config import SimConfig
 from rlt.sim.render import StateRenderer
 from rlt_nodes import convert, qos
 from rlt_nodes.boundary import subscribe
-from rlt_nodes.params import declare, declare_config
+from rlt_nodes.params import declare_config
 from rlt_nodes.runner import run_node
+
+
+@dataclasses.dataclass(frozen=True)
+class SimCameraNodeConfig(Config):
+    """The sim camera node's own parameters (unprefixed); the scene is `sim.*` (SimConfig)."""
+
+    lockstep: bool = True  # images reliable + transient local (no frame lost in the lockstep sim); false: sensor QoS
 
 
 class SimCameraNode(Node):
@@ -24,7 +34,7 @@ class SimCameraNode(Node):
     def __init__(self) -> None:
         super().__init__("sim_camera")
         cfg = declare_config(self, SimConfig, "sim")
-        image_qos = qos.LOCKSTEP if declare(self, "lockstep", True) else qos.SENSOR
+        image_qos = qos.LOCKSTEP if declare_config(self, SimCameraNodeConfig).lockstep else qos.SENSOR
         self.renderer = StateRenderer(cfg)
         self.pubs = {c: self.create_publisher(Image, f"camera/{c}/image_raw", image_qos) for c in cfg.cameras}
         subscribe(self, SimState, "sim/state", self.on_state, qos.LOCKSTEP)

@@ -8,6 +8,7 @@ the nodes answer (sim time on /clock runs ahead of the wall clock), else at that
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 from rclpy.node import Node
@@ -15,6 +16,7 @@ from rlt_msgs.msg import ActionChunk, ChunkRequest, EpisodeEvent, SimState
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import JointState
 
+from rlt.config import Config
 from rlt.sim.config import SimConfig
 from rlt.sim.driver import ChunkRejected, DriverConfig, DriverOutput, SimDriver
 from rlt.sim.env import TASK_INSTRUCTION, PegInsertEnv
@@ -23,8 +25,26 @@ from rlt.sim.scene import JOINT_NAMES
 from rlt.types import Event
 from rlt_nodes import convert, qos
 from rlt_nodes.boundary import subscribe
-from rlt_nodes.params import declare, declare_chunking, declare_config
+from rlt_nodes.params import declare_chunking, declare_config
 from rlt_nodes.runner import finish, run_node
+
+
+@dataclasses.dataclass(frozen=True)
+class SimDriverNodeConfig(Config):
+    """The sim driver node's own parameters (unprefixed); the episodes are `driver.*` (DriverConfig)."""
+
+    request_timeout_s: float = 10.0  # s without an answer to a chunk request: it is sent again (a lost message)
+    # nodes that must follow sim/state before the first episode (the camera; + the scripted human): in lockstep the
+    # episodes run as fast as the actor answers, so a node matched late misses them; -1 = derived: 1 with
+    # sim.cameras, else 0
+    state_subscribers: int = -1
+    instruction: str = TASK_INSTRUCTION  # language instruction sent with every chunk request (the VLA's prompt)
+    episode_log: str = ""  # JSON-lines file, one line per finished episode, for offline evaluation; "" = none
+
+    def validate(self) -> None:
+        self.require_positive("request_timeout_s")
+        if self.state_subscribers < -1:
+            self.fail("state_subscribers", "must be >= 0, or -1 (derived: 1 with sim.cameras, else 0)")
 
 
 class SimDriverNode(Node):
@@ -34,12 +54,12 @@ class SimDriverNode(Node):
         super().__init__("sim_driver")
         sim_cfg = declare_config(self, SimConfig, "sim")
         self.cfg = declare_config(self, DriverConfig, "driver")
-        self.request_timeout = declare(self, "request_timeout_s", 10.0)
-        # nodes that must follow sim/state before the first episode (the camera; + the scripted human): in lockstep
-        # the episodes run as fast as the actor answers, so a node matched late misses them
-        self.state_subscribers = declare(self, "state_subscribers", 1 if sim_cfg.cameras else 0)
-        instruction = declare(self, "instruction", TASK_INSTRUCTION)
-        log_path = declare(self, "episode_log", "")  # JSON lines, one per finished episode
+        node_cfg = declare_config(self, SimDriverNodeConfig)
+        self.request_timeout = node_cfg.request_timeout_s
+        self.state_subscribers = node_cfg.state_subscribers  # -1: derived, the camera if the sim renders any
+        if self.state_subscribers < 0:
+            self.state_subscribers = 1 if sim_cfg.cameras else 0
+        instruction, log_path = node_cfg.instruction, node_cfg.episode_log
         self.episode_log = EpisodeLog(log_path) if log_path else None
         env = PegInsertEnv(sim_cfg.replace(cameras=()))
         self.driver = SimDriver(env, self.cfg, declare_chunking(self), instruction)

@@ -17,8 +17,9 @@ from rlt.teleop import load_mapping
 from rlt.types import Joy as JoyState
 from rlt_nodes import convert, qos
 from rlt_nodes.boundary import subscribe
-from rlt_nodes.params import declare, declare_config
+from rlt_nodes.params import declare_config
 from rlt_nodes.runner import run_node
+from rlt_nodes.teleop_node import MappingConfig
 
 
 class SimHumanNode(Node):
@@ -28,7 +29,7 @@ class SimHumanNode(Node):
         super().__init__("sim_human")
         sim = declare_config(self, SimConfig, "sim")
         cfg = declare_config(self, ScriptedHumanConfig, "human")
-        mapping = load_mapping(declare(self, "mapping", "xbox"))  # the teleop node's mapping
+        mapping = load_mapping(declare_config(self, MappingConfig).mapping)  # the teleop node's mapping
         self.human = ScriptedHuman(sim, cfg, mapping)
         self.pub = self.create_publisher(Joy, "joy", qos.JOY)
         subscribe(self, EpisodeEvent, "episode/events", self.on_event, qos.EVENTS)

@@ -9,17 +9,26 @@ scripted human. The mapping (per device YAML, `mapping`) and all decisions are i
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 from rclpy.node import Node
 from rlt_msgs.msg import ActionChunk, EpisodeEvent
 from sensor_msgs.msg import Joy
 
+from rlt.config import Config
 from rlt.teleop import Teleop, TeleopConfig, load_mapping
 from rlt_nodes import convert, qos
 from rlt_nodes.boundary import subscribe
-from rlt_nodes.params import declare, declare_chunking, declare_config
+from rlt_nodes.params import declare_chunking, declare_config
 from rlt_nodes.runner import run_node
+
+
+@dataclasses.dataclass(frozen=True)
+class MappingConfig(Config):
+    """The joystick mapping, unprefixed: the teleop node's and the sim's scripted human's (which must match it)."""
+
+    mapping: str = "xbox"  # device name (launch/config/joy/<mapping>.yaml) or a YAML path: which axis / button is what
 
 
 class TeleopNode(Node):
@@ -28,7 +37,7 @@ class TeleopNode(Node):
     def __init__(self) -> None:
         super().__init__("teleop")
         cfg = declare_config(self, TeleopConfig, "teleop")
-        mapping = load_mapping(declare(self, "mapping", "xbox"))  # device name or YAML path
+        mapping = load_mapping(declare_config(self, MappingConfig).mapping)  # device name or YAML path
         self.teleop = Teleop(mapping, cfg, declare_chunking(self))
         self.period_ns = int(1e9 / cfg.rate_hz)
         self.sent_ns = 0

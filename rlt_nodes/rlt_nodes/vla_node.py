@@ -9,18 +9,35 @@ mismatched model fails at startup.
 from __future__ import annotations
 
 import collections
+import dataclasses
 
 from rclpy.node import Node
 from rlt_msgs.msg import ChunkRequest, VlaOutput
 from sensor_msgs.msg import Image, JointState
 
+from rlt.config import Config
 from rlt.serving import VlaServer, VlaServerConfig
 from rlt.sim.scene import JOINT_NAMES
 from rlt.sync import ObservationSync
 from rlt_nodes import convert, qos
 from rlt_nodes.boundary import subscribe
-from rlt_nodes.params import declare, declare_config
+from rlt_nodes.params import declare_config
 from rlt_nodes.runner import run_node
+
+
+@dataclasses.dataclass(frozen=True)
+class VlaNodeConfig(Config):
+    """The vla node's own parameters (unprefixed, beside VlaServerConfig's): how it subscribes and pairs."""
+
+    lockstep: bool = True  # reliable lockstep QoS for images and joint states (sim); false on a robot (sensor QoS)
+    joint_names: tuple[str, ...] = JOINT_NAMES  # proprio joints (positions then velocities), as in the training data
+    sync_tolerance_s: float = 0.0  # s: pair the image / joint state nearest each request within this; 0 = exact (sim)
+
+    def validate(self) -> None:
+        if not self.joint_names:
+            self.fail("joint_names", "needs at least one joint (the model's proprio)")
+        if self.sync_tolerance_s < 0:
+            self.fail("sync_tolerance_s", "must be >= 0 (0 = exact stamps)")
 
 
 class VlaNode(Node):
@@ -30,9 +47,8 @@ class VlaNode(Node):
         super().__init__("vla")
         cfg = declare_config(self, VlaServerConfig)
         self.server = VlaServer(cfg)
-        lockstep = declare(self, "lockstep", True)  # sim; false on a robot (sensor QoS)
-        self.joint_names = declare(self, "joint_names", tuple(JOINT_NAMES))  # proprio joints
-        tolerance_s = declare(self, "sync_tolerance_s", 0.0)  # 0: exact stamps (sim)
+        node_cfg = declare_config(self, VlaNodeConfig)
+        lockstep, self.joint_names, tolerance_s = node_cfg.lockstep, node_cfg.joint_names, node_cfg.sync_tolerance_s
         if self.server.model.proprio_dim != 2 * len(self.joint_names):
             raise ValueError(f"{cfg.model_path} takes proprio of {self.server.model.proprio_dim} values, but "
                              f"joint_names has {len(self.joint_names)} joints (positions then velocities: 2 x joints)")

@@ -1,10 +1,14 @@
 """rlt_nodes.params declares one ROS parameter per config field and builds the dataclass back."""
 
 import dataclasses
+import importlib
+import re
+from pathlib import Path
 
 import pytest
 from rclpy.parameter import Parameter
 
+import rlt_nodes
 from rlt.config import Config, ConfigError
 from rlt_nodes.params import check_given, declare, declare_config, given_parameters
 
@@ -85,3 +89,46 @@ def test_an_override_the_node_does_not_declare_is_an_error_naming_the_close_ones
         f"node params_given declares no parameter demo.chunklen (from {params} (params_given)): did you mean "
         "demo.chunk_len, demo.scales, demo.name?; sigma (from -p params_given:sigma:=0.05): did you mean rl.sigma?")
     check_given(node, [*argv[:4], "-p", "params_given:rl.sigma:=0.05", "-p", "other_node:whatever:=1"])  # fine
+
+
+NODE_DIR = Path(rlt_nodes.__file__).parent
+# each node's own (unprefixed) parameters: the names launch/config/*.yaml and launch/sessions.yaml set
+NODE_CONFIGS = {
+    "actor_node": {"ActorNodeConfig": {"human_timeout_s", "max_learner_wait_s", "weights_file"}},
+    "chunk_executor_node": {"ChunkExecutorNodeConfig": {"controller_topic", "operator_topic"}},
+    "learner_node": {"LearnerNodeConfig": {"checkpoint_dir", "checkpoint_every_s"}},
+    "realsense_node": {"RealSenseNodeConfig": {"frame_prefix"}},
+    "sim_camera_node": {"SimCameraNodeConfig": {"lockstep"}},
+    "sim_driver_node": {"SimDriverNodeConfig": {"request_timeout_s", "state_subscribers", "instruction",
+                                                "episode_log"}},
+    "teleop_node": {"MappingConfig": {"mapping"}},  # sim_human_node declares the same one
+    "vla_node": {"VlaNodeConfig": {"lockstep", "joint_names", "sync_tolerance_s"}},
+}
+
+
+def test_no_node_declares_a_parameter_outside_a_config_dataclass():
+    """Every node parameter is a field of a Config (its default and its help text written once); the bare
+    `declare` is left to rlt_nodes.params, for the shared `/**` parameters (model_path, rl.preset, rl.chunk_len)."""
+    bare = [f"{path.name}:{n}: {line.strip()}" for path in sorted(NODE_DIR.glob("*.py")) if path.name != "params.py"
+            for n, line in enumerate(path.read_text().splitlines(), 1) if re.search(r"\bdeclare\(", line)]
+    assert not bare, "parameters declared outside a Config dataclass:\n" + "\n".join(bare)
+
+
+@pytest.mark.parametrize("module", sorted(NODE_CONFIGS))
+def test_each_node_config_keeps_its_parameter_names_and_documents_every_field(module):
+    if module == "sim_driver_node":
+        pytest.importorskip("mujoco")
+    mod = importlib.import_module(f"rlt_nodes.{module}")
+    for name, fields in NODE_CONFIGS[module].items():
+        cls = getattr(mod, name)
+        assert issubclass(cls, Config) and set(cls.field_kinds()) == fields
+        cls()  # the defaults validate
+        undocumented = [f for f in sorted(fields) if not cls.field_docs().get(f)]  # each becomes help text
+        assert not undocumented, f"{name}: fields without a comment: {undocumented}"
+
+
+def test_the_scripted_human_reads_the_teleop_nodes_mapping_parameter():
+    pytest.importorskip("mujoco")
+    from rlt_nodes import sim_human_node, teleop_node
+
+    assert sim_human_node.MappingConfig is teleop_node.MappingConfig  # one default for both nodes
