@@ -78,7 +78,7 @@ def _robot_params(tmp: Path, model: Path, name: str = "robot") -> Path:
     params["vla"]["ros__parameters"]["image_size"] = SIZE
     params["actor"]["ros__parameters"]["actor"]["mode"] = "base"  # the VLA alone records the data
     executor = params["chunk_executor"]["ros__parameters"]["executor"]
-    executor.update(chunk_len=CHUNK, max_chunk_age_s=2.0)  # a loaded CI machine answers slowly
+    executor.update(max_chunk_age_s=2.0)  # a loaded CI machine answers slowly
     params["recorder"]["ros__parameters"]["recorder"]["out"] = str(tmp / "bag")
     path = tmp / f"{name}_params.yaml"
     path.write_text(yaml.dump(params, Dumper=_Quoted, sort_keys=False))
