@@ -98,7 +98,9 @@ class TeleopConfig(Config):
 
     axis_names: tuple[str, ...] = ACTION_AXES  # action dimensions, in the order of JoyMapping.axes / scales
     frame_id: str = "base"  # frame of the end-effector deltas
-    rate_hz: float = 20.0  # while the dead-man is held, re-send the latest chunk at this rate (the control rate)
+    # Hz: while the dead-man is held, re-send the latest chunk at least this often, so the actor (which hands control
+    # back after human_timeout_s without one) keeps the human in charge of a gamepad that publishes only on change
+    rate_hz: float = 20.0
     # s without a Joy message while the dead-man is held: the gamepad or its node is gone, so the human releases
     # (INTERVENE_END) instead of re-sending the last deflection; needs the Joy publisher to repeat an unchanged state
     # faster than this (joystick.autorepeat_hz, joy_linux autorepeat_rate); 0 = never

@@ -1,7 +1,7 @@
 """teleop: the joystick intervention; `joy` (sensor_msgs/Joy) in, `human/action_chunk` and `teleop/events` out.
 
 While the mapping's dead-man button is held it publishes a human `ActionChunk` (source HUMAN) per Joy message and
-at least every 1 / teleop.rate_hz (the control rate) when the Joy source publishes only on change; button presses
+at least every 1 / teleop.rate_hz when the Joy source publishes only on change; button presses
 become operator events on `teleop/events` (INTERVENE_BEGIN / _END, HANDOFF, SUCCESS, FAILURE, RESET), which the
 actor and the driver act on. Works with our `joystick` node, the ROS `joy` / `joy_linux` nodes, or the sim's
 scripted human. The mapping (per device YAML, `mapping`) and all decisions are in rlt.teleop.
