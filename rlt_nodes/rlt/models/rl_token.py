@@ -9,50 +9,8 @@ VLA checkpoint; `fit_token` on embeddings from any source, e.g. another lab's ON
     decoder: [W z_rl as K tokens, z̄_1 .. z̄_{M-1}] (+ position) --causal transformer--> linear --> ẑ_1 .. ẑ_M
     loss:    mean over i of ||ẑ_i − z̄_i||² (summed over features), z̄ = sg(z): the VLA gets no gradient
 
-`e_rl` is appended last, as in the paper (Eq. 1). The paper's token is one backbone-width vector (2048-2560
-numbers for a PaliGemma/Gemma VLA); our VLA is 64 wide, and a 64-number bottleneck cannot hold the pose
-(even the best linear 64-d code of the prefix, its top 64 principal components, predicts the tip-to-hole x/y
-offset with R² ≈ 0.67, against ≈ 0.85 / 0.91 for 256). So the readout has K = `TokenConfig.slots` query
-positions whose outputs are concatenated into one z_rl; K = 1 is the paper's layout exactly.
-
-The linear path (`TokenConfig.linear_path`) adds W·vec(z̄) to the readout, W initialized to the top-Z
-principal directions of the training prefix (`init_linear_path`) and trained with the rest. A 2-layer, 64-wide
-attention readout alone learns the pose slowly: after 3,000 steps its linear probe of the tip-to-hole x / y offset
-scored R² 0.57 / 0.47 while the prefix's own top-256 principal components score 0.86 / 0.90. The linear path
-starts the token at that linear optimum of the reconstruction objective; the transformer adds what is nonlinear.
-
-The goal entries (`TokenConfig.goal_weight` > 0; not in the paper): the first G = len(`goal_axes`) entries of
-z_rl are also trained to predict the hindsight goal, the displacement of the hand (proprio entries `goal_axes`:
-x, y, yaw) from the current frame to the last frame of its successful demonstration, where the peg sits in the
-hole, in units of `goal_scale`. The label needs no privileged state (a real robot's demos have it: proprio at the
-end of a successful insertion), and it matches the sim's true tip-to-hole offset to 0.14 mm RMS on the demos.
-Reconstruction spreads the offset over many low-variance directions of z_rl (the top 32 principal directions
-of the prefix predict x / y with R² ≈ 0.5; the socket's ±3 cm position dominates what the images show), which
-an actor must then find from reward alone; the goal entries hand it over as three numbers. Their linear-path rows
-start at the ridge regression of the goal on the prefix (`init_linear_path`); `goal_weight` = 0 is the paper's
-reconstruction-only token. `train_token(rollouts=...)` adds the base policy's own episodes
-(`rlt.models.recipe.record_vla_rollouts`; they carry the same hindsight label, the failed ones once an operator
-has finished them): the expert's demos reach the rim already aligned, the base policy and the RL actor do not, and
-the goal entries must be right there, on the rim where the base policy stalls most of all.
-
-What the RL actor and critic read (`TokenConfig.rl_entries`, `RlToken.rl_state`, the exported `rl_token`) is the
-goal entries alone: with minutes of data, the 253 further inputs of a whole z_rl mostly add noise to what the
-critic fits (the measurements: docs/results.md).
-
-With teacher forcing the decoder could predict z̄_i from
-z̄_{i−1} alone and ignore z_rl, so during training each teacher-forced input token is zeroed with probability
-`context_dropout` (0.9: the community fix); the decoder must then get the content from z_rl.
-
-Both sides work on centred embeddings: the training set's mean embedding per (position, feature) is subtracted
-and the result divided by one scalar, the RMS of what remains (`TokenConfig.standardize`; statistics stored in
-the model). The VLA's final-layer embeddings are dominated by a per-position layout that is the same in every
-frame; raw reconstruction is then mostly solved by the decoder's position embeddings and z_rl learns slowly, if
-at all. Centring makes the loss measure what differs between states, which is what the RL actor needs; the one
-scalar keeps features that barely vary from being amplified.
-
-Diagnostics: reconstruction loss on held-out episodes with the real z_rl, an all-zero z_rl and z_rl taken from
-another frame (same dropout masks), and a linear (ridge) probe from z_rl to the privileged tip-to-hole offset
-(x, y, yaw) fitted on the training episodes and scored (R²) on the held-out ones.
+Why K slots, the linear path, the goal entries, context dropout and centring, with the measurements:
+docs/models.md, section `rlt.models.rl_token`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The frozen base policy: a small vision-language-action transformer, trained by behaviour cloning on demos.
 
 This module owns the VLA architecture (`Vla`), its instruction tokenizer, its checkpoint format (`save_vla` /
-`load_vla`) and its physical-unit interface. Training lives in `rlt.models.train`, closed-loop evaluation in
+`load_vla`) and its physical-unit interface. Training lives in `rlt.models.bc`, closed-loop evaluation in
 `rlt.models.evaluate`.
 
 Architecture (one forward pass per chunk boundary):
@@ -15,25 +15,7 @@ Architecture (one forward pass per chunk boundary):
                  as in the paper)
         <act> output --MLP--> normalized chunk float32[B, H, D] (times `action_scale` = physical deltas)
 
-Prefix and language tokens attend to each other bidirectionally but never to the <act> readout token, so the
-prefix embeddings do not depend on the action head. The exposed prefix is the last layer's view of the tokens:
-the <act> token's final attention reads exactly these (as keys and values), whereas the last block's own outputs
-at the prefix positions feed nothing and get no training signal, so an RL token compressing them would spend its
-capacity on noise. (A separate readout head that cross-attends to final outputs, π0-style, fixed that too but
-learned the visual corrections several times slower on this budget.)
-
-Why deterministic chunk regression (ACT-style) and not flow matching: one pass gives the reference chunk the RL
-actor is anchored to; it is cheap on a CPU (no denoising loop), exports to one static ONNX graph, and the
-demonstrations come from one scripted teleoperator whose actions are close to unimodal, so the multimodality a
-flow head would buy is not needed.
-
-Why the loss is not ACT's plain L1 on per-step deltas (`rlt.models.bc`, measured on the main preset): the x/y
-corrections that decide success are large in a few frames per episode (the first steps of the alignment) and
-near zero everywhere else, while dz is large in every frame. Plain L1 fitted dz and predicted x/y ~ 0 (the
-median), so the policy descended blindly onto the rim (about 17 % success: the chance that the start offset is
-inside the chamfer). What works: squared error on the chunk's running sums (the displacement it commands, so an
-early correction counts for every later step it moves the peg) with each axis weighted to the same initial share
-of the loss (`VlaTrainConfig.loss`, `cumulative_loss`, `balance_axes`).
+Why this prefix, chunk regression and this loss, with the measurements: docs/models.md, section `rlt.models.vla`.
 """
 
 from __future__ import annotations

@@ -178,7 +178,7 @@ def _bench_batch(cfg: RLConfig, batch: int, block: float, rounds: int) -> dict[s
 
 
 def _fill_random(buffer: ReplayBuffer) -> None:
-    """Uniform random rows (about 10 % terminal), written straight into storage: throughput only."""
+    """Uniform random rows (each terminal with probability 0.1), written straight into storage: throughput only."""
     rows: Tensor = torch.rand(buffer.capacity, buffer.layout.width) * 2 - 1
     rows[:, buffer.layout.done] = (rows[:, buffer.layout.done] > 0.8).float()
     buffer.add_rows(rows)

@@ -1,16 +1,10 @@
 """The actor μθ(x, ã) and the twin critic Q1, Q2(x, a) of RLT, built from sizes only (never from an environment).
 
 This module owns the architectures, their parameter names and shapes (what travels in PolicyWeights),
-initialization, and the hand-written forward/backward passes the TD3 update runs without autograd.
+initialization, and the hand-written forward/backward passes the TD3 update runs without autograd. Both networks
+are `MLPEnsemble`s over one flat parameter buffer: build a network on its device (`.to()` raises).
 
-Both networks are `MLPEnsemble`s: E MLPs of equal sizes evaluated with one batched matmul per layer, so the two
-critics cost one op per layer instead of two (measured on the 2-core dev CPU, 2×256 hidden, critic forward +
-backward: as fast as two separate MLPs at batch 256, 11 % faster at batch 64; the matmuls run at the core's
-~100 GFLOP/s either way). No LayerNorm: the prototype that worked on this task had none, and it adds ops per layer.
-Every parameter is a view into one flat buffer and every gradient a view into one flat gradient buffer, so an
-optimizer step or a Polyak update is a single op. Autograd still works through `forward` (the tests check the
-hand-written gradients against it). Build a network on its device: moving it with `.to()` would break the flat
-views, so it raises instead.
+Why one ensemble, flat buffers and no LayerNorm, with the measurements: docs/models.md, section `rlt.rl.networks`.
 """
 
 from __future__ import annotations
@@ -39,7 +33,7 @@ class MLPEnsemble(nn.Module):
 
     Layer k holds `w{k}`: float32[E, out_k, in_k] (the `nn.Linear` layout) and `b{k}`: float32[E, 1, out_k],
     initialized like `nn.Linear` (uniform ±1/sqrt(in_k)). The [out, in] layout keeps the matmuls of a 1-wide
-    output layer on MKL's fast path (the [in, out] layout makes its weight gradient ~10× slower).
+    output layer on MKL's fast path (the [in, out] layout slows its weight gradient; docs/models.md).
     `flat` is float32[N] holding all parameters; `flat_grad` holds their gradients and is what the optimizer reads
     (it is never zeroed: the hand-written backward overwrites it).
     """
