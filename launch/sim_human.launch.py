@@ -1,4 +1,4 @@
-"""ros2 launch file of the sim_human session; nodes and parameters come from launch/sessions.yaml (see rlt.launch)."""
+"""ros2 launch file of the sim_human session; nodes and parameters: launch/sessions.yaml (see rlt.app.launch)."""
 
 from rlt_nodes.launch_description import describe
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from rlt.launch import private_domain
+from rlt.app.launch import private_domain
 
 
 @pytest.fixture

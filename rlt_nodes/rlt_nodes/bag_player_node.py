@@ -3,7 +3,7 @@
 Every selected topic is republished raw (the recorded CDR bytes) under its recorded name with the QoS it was
 recorded with; a recorded /clock is replayed with the rest, and a bag without one gets /clock = log time (sim time
 for `use_sim_time` nodes). Playback starts once the player.wait_for topics have subscribers (or after
-player.wait_timeout_s) and runs in its own thread (rlt.player.BagPlayer); at the end the node logs the timing
+player.wait_timeout_s) and runs in its own thread (rlt.bags.player.BagPlayer); at the end the node logs the timing
 statistics and exits (unless player.loop).
 """
 
@@ -16,7 +16,7 @@ from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock as ClockMsg
 
-from rlt.player import BagPlayer, PlayerConfig
+from rlt.bags.player import BagPlayer, PlayerConfig
 from rlt_nodes import convert, qos
 from rlt_nodes.params import declare_config
 from rlt_nodes.runner import finish, run_node

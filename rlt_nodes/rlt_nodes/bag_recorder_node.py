@@ -2,7 +2,7 @@
 
 Every recorder.discovery_every_s it looks for new topics matching recorder.topics (relative names resolve in the
 node's namespace) that have a publisher, and subscribes to them raw (CDR bytes, no deserialization) with a QoS
-compatible with what the publishers offer; the bytes go to rlt.recorder.BagRecorder (bounded queue, writer thread,
+compatible with what the publishers offer; the bytes go to rlt.bags.recorder.BagRecorder (bounded queue, writer thread,
 periodic flush). On shutdown it closes the bag and logs the recording's rates and drops.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 
-from rlt.recorder import BagRecorder, RecorderConfig, TopicFilter
+from rlt.bags.recorder import BagRecorder, RecorderConfig, TopicFilter
 from rlt_nodes import convert, qos
 from rlt_nodes.params import declare_config
 from rlt_nodes.runner import run_node

@@ -3,7 +3,7 @@
 Axes and buttons follow the ROS `joy_linux` node's order and signs, so the same per-device mapping serves both; it
 publishes on every change and repeats the state at joystick.autorepeat_hz. A gamepad that cannot be found stops the
 node at startup; one lost while running (unplugged) is published as released (no dead-man, no deflection) and
-reopened every joystick.reconnect_s. Device handling is in rlt.joystick.
+reopened every joystick.reconnect_s. Device handling is in rlt.teleop.joystick.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from sensor_msgs.msg import Joy
 
-from rlt.joystick import DeviceLost, Gamepad, JoystickConfig, open_gamepad
+from rlt.teleop.joystick import DeviceLost, Gamepad, JoystickConfig, open_gamepad
 from rlt.types import Joy as JoyState
 from rlt_nodes import convert, qos
 from rlt_nodes.params import declare_config

@@ -11,7 +11,7 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 from launch import LaunchDescription
-from rlt.launch import PACKAGE, RESPAWN_DELAY_S, load_session
+from rlt.app.launch import PACKAGE, RESPAWN_DELAY_S, load_session
 
 
 def describe(session_name: str) -> LaunchDescription:

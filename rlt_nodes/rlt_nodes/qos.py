@@ -1,5 +1,5 @@
 """QoS profiles of every topic of the stack, in one place (see the README's topic table), and the conversion of
-offered QoS to and from what a bag stores (`rlt.bagio.TopicQos`).
+offered QoS to and from what a bag stores (`rlt.bags.io.TopicQos`).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from rclpy.qos import (
 )
 from rclpy.topic_endpoint_info import TopicEndpointInfo
 
-if TYPE_CHECKING:  # rlt.bagio loads rosbags: only the recorder and the player need it
-    from rlt.bagio import TopicQos
+if TYPE_CHECKING:  # rlt.bags.io loads rosbags: only the recorder and the player need it
+    from rlt.bags.io import TopicQos
 
 SENSOR = qos_profile_sensor_data  # camera images, joystick: best effort, keep last 5
 # lockstep sim: images and joint states are reliable and transient-local with a history of a few chunks, so the
@@ -65,7 +65,7 @@ def _profile(topic_qos: TopicQos, depth: int) -> QoSProfile:
 
 def offered(infos: Sequence[TopicEndpointInfo]) -> TopicQos:
     """What the publishers of a topic offer, as a bag stores it: reliable / transient-local only if all are."""
-    from rlt.bagio import TopicQos
+    from rlt.bags.io import TopicQos
 
     profiles = [i.qos_profile for i in infos]
     if not profiles:

@@ -13,7 +13,7 @@ from sensor_msgs.msg import Joy
 
 from rlt.sim.config import SimConfig
 from rlt.sim.human import ScriptedHuman, ScriptedHumanConfig
-from rlt.teleop import load_mapping
+from rlt.teleop.teleop import load_mapping
 from rlt.types import Joy as JoyState
 from rlt_nodes import convert, qos
 from rlt_nodes.boundary import subscribe

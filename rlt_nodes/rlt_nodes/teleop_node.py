@@ -4,7 +4,7 @@ While the mapping's dead-man button is held it publishes a human `ActionChunk` (
 at least every 1 / teleop.rate_hz when the Joy source publishes only on change; button presses
 become operator events on `teleop/events` (INTERVENE_BEGIN / _END, HANDOFF, SUCCESS, FAILURE, RESET), which the
 actor and the driver act on. Works with our `joystick` node, the ROS `joy` / `joy_linux` nodes, or the sim's
-scripted human. The mapping (per device YAML, `mapping`) and all decisions are in rlt.teleop.
+scripted human. The mapping (per device YAML, `mapping`) and all decisions are in rlt.teleop.teleop.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from rlt_msgs.msg import ActionChunk, EpisodeEvent
 from sensor_msgs.msg import Joy
 
 from rlt.config import Config
-from rlt.teleop import Teleop, TeleopConfig, load_mapping
+from rlt.teleop.teleop import Teleop, TeleopConfig, load_mapping
 from rlt_nodes import convert, qos
 from rlt_nodes.boundary import subscribe
 from rlt_nodes.params import declare_chunking, declare_config

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from rlt.bag_eval import evaluate_bag, load_model
-from rlt.bagio import BagWriter, header, make_typestore
+from rlt.bags.evaluate import evaluate_bag, load_model
+from rlt.bags.io import BagWriter, header, make_typestore
 from rlt.rl.config import RLConfig
 from rlt.rl.learner import Learner
 from rlt.rl.policy import ChunkPolicy

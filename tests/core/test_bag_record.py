@@ -1,4 +1,4 @@
-"""rlt.recorder and rlt.player without ROS: record -> read back equal, bounded queue, crash + repair, replay timing."""
+"""rlt.bags.recorder and rlt.bags.player without ROS: read back equal, bounded queue, crash + repair, replay timing."""
 
 import json
 import os
@@ -11,9 +11,9 @@ import time
 import numpy as np
 import pytest
 
-from rlt.bagio import BagReader, BagWriter, TopicQos, header, make_typestore, repair_bag
-from rlt.player import BagPlayer, PlayerConfig
-from rlt.recorder import STATS_KEY, BagRecorder, RecorderConfig, TopicFilter
+from rlt.bags.io import BagReader, BagWriter, TopicQos, header, make_typestore, repair_bag
+from rlt.bags.player import BagPlayer, PlayerConfig
+from rlt.bags.recorder import STATS_KEY, BagRecorder, RecorderConfig, TopicFilter
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +91,8 @@ def test_topic_filter_resolves_relative_patterns_in_the_namespace():
 
 CRASH = """
 import os, signal, sys, time
-from rlt.bagio import make_typestore
-from rlt.recorder import BagRecorder, RecorderConfig
+from rlt.bags.io import make_typestore
+from rlt.bags.recorder import BagRecorder, RecorderConfig
 store = make_typestore()
 rec = BagRecorder(sys.argv[1], RecorderConfig(flush_every_s=0.05))
 rec.add_topic("/n", "std_msgs/msg/Int64")

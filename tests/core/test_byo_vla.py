@@ -11,9 +11,9 @@ import pytest
 import torch
 from onnx import TensorProto, helper
 
+from rlt.bench.vla import bench_vla, format_report
 from rlt.cli import main
 from rlt.models import embed
-from rlt.models.bench import bench_vla, format_report
 from rlt.models.contract import EMBED_CONTRACT_VERSION, ContractError, EmbedSpec
 from rlt.models.embed import CACHE_NAME, OnnxEmbedder, cached_embeddings, stamp_embed_metadata, train_token_onnx
 from rlt.models.export import compose_onnx

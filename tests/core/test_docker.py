@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from rlt.launch import load_session
+from rlt.app.launch import load_session
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = (ROOT / "docker" / "Dockerfile").read_text()

@@ -1,5 +1,5 @@
-"""rlt.joystick with literal evdev events: joydev layout order, joy_linux signs and dead zones, SYN_DROPPED resync,
-a lost device; and the whole path evdev event -> Joy -> teleop chunk."""
+"""rlt.teleop.joystick with literal evdev events: joydev layout order, joy_linux signs and dead zones,
+SYN_DROPPED resync, a lost device; and the whole path evdev event -> Joy -> teleop chunk."""
 
 import errno
 
@@ -11,8 +11,8 @@ from evdev import AbsInfo, InputEvent  # noqa: E402
 from evdev import ecodes as e  # noqa: E402
 
 from rlt.execution import Chunking  # noqa: E402
-from rlt.joystick import AxisSpec, DeviceLost, Gamepad, JoyLayout, JoyState, JoystickConfig, open_gamepad  # noqa: E402
-from rlt.teleop import Teleop, TeleopConfig, load_mapping  # noqa: E402
+from rlt.teleop.joystick import AxisSpec, DeviceLost, Gamepad, JoyLayout, JoyState, JoystickConfig, open_gamepad  # noqa: E402
+from rlt.teleop.teleop import Teleop, TeleopConfig, load_mapping  # noqa: E402
 from rlt.types import Event  # noqa: E402
 
 STICK = AbsInfo(value=0, min=-32768, max=32767, fuzz=16, flat=128, resolution=0)

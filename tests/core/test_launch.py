@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rlt.launch import LAUNCH_DIR, Launch, NodeSpec, Supervisor, load_session, param_text, parse_overrides, plan
+from rlt.app.launch import LAUNCH_DIR, Launch, NodeSpec, Supervisor, load_session, param_text, parse_overrides, plan
 
 SESSIONS = ("sim", "sim_eval", "robot", "robot_split", "robot_learner", "sim_human", "sim_teleop", "replay")
 

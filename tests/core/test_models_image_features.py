@@ -150,13 +150,14 @@ def test_session_ablation_uses_the_image_feature_onnx(trained, tmp_path, monkeyp
     """`--ablation no_token` builds artifacts/image_features + vla_cnn.onnx (cached) and never the RL token."""
     import shutil
 
+    from rlt.app.session import ABLATIONS, IMAGE_FEATURE_ABLATIONS, SessionConfig, SimSession
     from rlt.models import image_features
-    from rlt.session import ABLATIONS, IMAGE_FEATURE_ABLATIONS, SessionConfig, SimSession
 
     assert set(ABLATIONS) >= IMAGE_FEATURE_ABLATIONS
     vla_ckpt, _, episodes = trained
     art = tmp_path / "artifacts"
-    from rlt.models import bc, recipe
+    from rlt.app import recipe
+    from rlt.models import bc
 
     # the demos and the VLA stand in for the recorded and trained ones; the ablation's own artifacts are real
     monkeypatch.setattr(recipe, "record_vla_demos", lambda out, *args, **kwargs: out)

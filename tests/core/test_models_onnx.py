@@ -6,7 +6,7 @@ import pytest
 import torch
 from onnx import TensorProto, helper
 
-from rlt.models.bench import bench_vla, format_report
+from rlt.bench.vla import bench_vla, format_report
 from rlt.models.contract import CONTRACT_VERSION, ContractError, VlaSpec
 from rlt.models.export import ExportedVla, export_onnx
 from rlt.models.onnx_vla import CPU, CUDA, FakeVla, OnnxVla, fake_spec, resolve_providers
@@ -175,7 +175,7 @@ def test_bench_reports_latency_and_the_torch_ratio(exported, tiny_checkpoints):
 def test_goal_perception_reads_the_leading_token_entries_in_goal_units():
     from types import SimpleNamespace
 
-    from rlt.models.evaluate import goal_perception
+    from rlt.app.evaluate import goal_perception
 
     vla = FakeVla(seed=1)
     images, proprio = _observation(vla.spec)

@@ -111,7 +111,7 @@ def test_help_epilog_lists_each_field_with_type_default_and_meaning():
 
 
 @pytest.mark.parametrize(("path", "sections"), [
-    (("session",), {"session": "rlt.session:SessionConfig"}),
+    (("session",), {"session": "rlt.app.session:SessionConfig"}),
     (("train", "vla"), {"vla": VlaConfig, "train": VlaTrainConfig}),
     (("train", "token"), {"token": TokenConfig}),
     (("train", "image-features"), {"features": "rlt.models.config:ImageFeaturesConfig"}),

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from rlt.report import README_BEGIN, readme_block, update_readme
+from rlt.app.report import README_BEGIN, readme_block, update_readme
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from rlt.report import RunLogs, faster_share, headline_table, paired_bootstrap, write_report
+from rlt.app.report import RunLogs, faster_share, headline_table, paired_bootstrap, write_report
 
 
 def _log(success, steps, first=7_000_000):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rlt.rl.bench import bench_learner, flops_per_update, format_report
+from rlt.bench.learner import bench_learner, flops_per_update, format_report
 from rlt.rl.config import RLConfig
 
 

@@ -2,17 +2,17 @@
 
 import yaml
 
+from rlt.app.launch import LAUNCH_DIR, load_session
+from rlt.bags.recorder import RecorderConfig
 from rlt.execution import Chunking
-from rlt.joystick import JoystickConfig
-from rlt.launch import LAUNCH_DIR, load_session
-from rlt.recorder import RecorderConfig
 from rlt.rl.actor_core import ActorConfig
 from rlt.rl.config import PRESETS, ROBOT_FIELDS, resolve
 from rlt.robot.executor import ChunkExecutor, ExecutorConfig
 from rlt.robot.realsense import RealSenseConfig
 from rlt.robot.safety import SafetyConfig
 from rlt.serving import VlaServerConfig
-from rlt.teleop import TeleopConfig, load_mapping
+from rlt.teleop.joystick import JoystickConfig
+from rlt.teleop.teleop import TeleopConfig, load_mapping
 
 
 def params(node: str) -> dict:

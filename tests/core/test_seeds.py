@@ -13,17 +13,17 @@ def test_the_ranges_never_overlap():
 
 
 def test_every_default_draws_from_its_range():
-    from rlt.models.evaluate import DEFAULT_SEED0
-    from rlt.session import SessionConfig
+    from rlt.app.evaluate import DEFAULT_SEED0
+    from rlt.app.inprocess import InProcessConfig
+    from rlt.app.session import SessionConfig
     from rlt.sim.config import RolloutConfig
-    from rlt.sim.inprocess import InProcessConfig
 
     assert InProcessConfig().seeds == "tuning" and DEFAULT_SEED0 in TUNING  # sweeps and diagnostics tune
     cfg = SessionConfig()
     EVALUATION.check(EVALUATION.first, cfg.eval_episodes)
     TRAINING.check(TRAINING.first, cfg.train_max_episodes)
     pytest.importorskip("mujoco")
-    from rlt.models.recipe import APPROACH, RECIPE
+    from rlt.app.recipe import APPROACH, RECIPE
     from rlt.sim.demos import demo_seed
 
     for expert_seed, count in [(p.expert_seed, p.episodes * 10) for p in (*RECIPE, APPROACH)] + [
@@ -37,8 +37,8 @@ def test_a_seed_past_the_end_of_its_range_is_refused():
         EVALUATION.seed(EVALUATION.size)
     with pytest.raises(ValueError, match="not all in the training range"):
         TRAINING.check(TRAINING.first, TRAINING.size + 1)
+    from rlt.app.session import SessionConfig
     from rlt.config import ConfigError
-    from rlt.session import SessionConfig
 
     with pytest.raises(ConfigError, match="evaluation range"):
         SessionConfig(eval_episodes=EVALUATION.size + 1)

@@ -1,6 +1,6 @@
 """A new sim session keeps, but does not resume, the previous run in its output folder."""
 
-from rlt.session import keep_previous_run
+from rlt.app.session import keep_previous_run
 
 
 def test_previous_run_is_moved_aside_and_kept(tmp_path):

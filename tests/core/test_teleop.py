@@ -1,11 +1,19 @@
-"""rlt.teleop on literal Joy states: dead-man, chunks, button events, dead zone, device files, the inverse map."""
+"""rlt.teleop.teleop on literal Joy states: dead-man, chunks, buttons, dead zone, device files, the inverse map."""
 
 import numpy as np
 import pytest
 
 from rlt.config import ConfigError
 from rlt.execution import Chunking
-from rlt.teleop import JOY_CONFIG_DIR, JoyMapping, Teleop, TeleopConfig, axis_value, joy_axes_for_action, load_mapping
+from rlt.teleop.teleop import (
+    JOY_CONFIG_DIR,
+    JoyMapping,
+    Teleop,
+    TeleopConfig,
+    axis_value,
+    joy_axes_for_action,
+    load_mapping,
+)
 from rlt.types import Event, Source
 
 XBOX = JoyMapping()  # axes (1, 0, 4, 3); LB dead-man, RB hand-off, A success, B failure, Start reset

@@ -73,7 +73,7 @@ class NodeProcess:
         import subprocess
         import tempfile
 
-        from rlt.launch import find_executable
+        from rlt.app.launch import find_executable
 
         self.log = tempfile.NamedTemporaryFile("w+", prefix=f"{executable}_", suffix=".log", delete=False)  # noqa: SIM115
         cmd = [str(find_executable(executable)), "--ros-args", "-r", f"__node:={name or executable}"]
@@ -158,7 +158,7 @@ class LaunchedSession:
 
         import yaml
 
-        from rlt.launch import LAUNCH_DIR
+        from rlt.app.launch import LAUNCH_DIR
 
         base = yaml.safe_load((LAUNCH_DIR / "config" / "sim.yaml").read_text())
         shared = base["/**"]["ros__parameters"]

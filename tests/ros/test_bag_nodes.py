@@ -14,7 +14,7 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image, Joy
 from std_msgs.msg import Int64
 
-from rlt.bagio import BagReader, BagWriter, TopicQos, make_typestore
+from rlt.bags.io import BagReader, BagWriter, TopicQos, make_typestore
 from rlt.types import ActionChunk as Chunk
 from rlt.types import ChunkRequest, Event, Source
 from rlt.types import EpisodeEvent as Ev

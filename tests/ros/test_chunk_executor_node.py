@@ -9,7 +9,7 @@ from rlt_msgs.msg import ActionChunk, ChunkRequest, EpisodeEvent
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory
 
-from rlt.launch import find_executable
+from rlt.app.launch import find_executable
 from rlt.robot.executor import SIM_JOINTS
 from rlt.types import ActionChunk as Chunk
 from rlt.types import Event as EventKind

@@ -7,7 +7,7 @@ tests/core/test_launch.py checks the same agreement everywhere with recording st
 
 import pytest
 
-from rlt.launch import LAUNCH_DIR, load_session
+from rlt.app.launch import LAUNCH_DIR, load_session
 
 pytestmark = pytest.mark.ros
 launch = pytest.importorskip("launch", reason="launch (ros2 launch) is not installable from PyPI")

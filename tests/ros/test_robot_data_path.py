@@ -17,7 +17,7 @@ from rlt_msgs.msg import ActionChunk, ChunkRequest, EpisodeEvent, VlaOutput
 from sensor_msgs.msg import Image, JointState
 from trajectory_msgs.msg import JointTrajectory
 
-from rlt.launch import LAUNCH_DIR, load_session, plan
+from rlt.app.launch import LAUNCH_DIR, load_session, plan
 from rlt.robot.executor import SIM_JOINTS
 from rlt.types import ActionChunk as Chunk
 from rlt.types import EpisodeEvent as Evt
@@ -86,7 +86,7 @@ def _robot_params(tmp: Path, model: Path, name: str = "robot") -> Path:
 
 
 class Nodes:
-    """Some nodes of the robot session, started with the session's own command lines (`rlt.launch.plan`)."""
+    """Some nodes of the robot session, started with the session's own command lines (`rlt.app.launch.plan`)."""
 
     def __init__(self, ros, params: Path, names: tuple[str, ...], logs: Path) -> None:
         logs.mkdir(parents=True, exist_ok=True)
@@ -119,7 +119,7 @@ def _wait(ros, seconds: float) -> None:
 
 
 def test_robot_recording_becomes_a_dataset_a_token_and_a_served_model(ros, tmp_path, tiny_model):
-    from rlt.dataset import BuildConfig, build_dataset
+    from rlt.bags.dataset import BuildConfig, build_dataset
     from rlt.models.data import load_episodes
     from rlt.models.embed import stamp_embed_metadata, train_token_onnx
     from rlt.models.export import compose_onnx

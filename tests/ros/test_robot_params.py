@@ -4,7 +4,7 @@ import pytest
 import rclpy
 from rclpy.context import Context
 
-from rlt.launch import LAUNCH_DIR
+from rlt.app.launch import LAUNCH_DIR
 from rlt_nodes.chunk_executor_node import ChunkExecutorNode
 
 pytestmark = pytest.mark.ros

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from rlt.session import SessionConfig, SimSession
+from rlt.app.session import SessionConfig, SimSession
 
 pytestmark = [pytest.mark.ros, pytest.mark.sim]
 

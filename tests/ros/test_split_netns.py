@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from rlt.launch import find_executable
+from rlt.app.launch import find_executable
 
 pytestmark = pytest.mark.ros
 ROOT = Path(__file__).resolve().parents[2]

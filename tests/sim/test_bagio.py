@@ -1,4 +1,4 @@
-"""rlt.bagio: the rlt_msgs typestore, MCAP bag round trips, RIHS01 type hashes, custom metadata, errors."""
+"""rlt.bags.io: the rlt_msgs typestore, MCAP bag round trips, RIHS01 type hashes, custom metadata, errors."""
 
 import re
 import shutil
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from ruamel.yaml import YAML
 
-from rlt.bagio import MSGS_DIR_ENV, BagReader, BagWriter, find_msg_dir, header, make_typestore
+from rlt.bags.io import MSGS_DIR_ENV, BagReader, BagWriter, find_msg_dir, header, make_typestore
 
 # The hash ROS 2 itself publishes for std_msgs/msg/String (REP 2011 type description hash).
 STRING_RIHS01 = "RIHS01_df668c740482bbd48fb39d76a70dfd4bd59db1288021743503259e948f6b1a18"
@@ -127,7 +127,7 @@ def test_msg_dir_from_the_environment(tmp_path, monkeypatch):
 
 
 def test_missing_msg_dir_lists_the_places_searched(tmp_path, monkeypatch):
-    import rlt.bagio as bagio
+    import rlt.bags.io as bagio
 
     monkeypatch.delenv(MSGS_DIR_ENV, raising=False)
     monkeypatch.setattr(bagio, "__file__", str(tmp_path / "a" / "b" / "bagio.py"))

@@ -5,7 +5,7 @@ import pytest
 pytestmark = pytest.mark.sim
 pytest.importorskip("mujoco")
 
-from rlt.sim.bench import bench_sim, format_report  # noqa: E402
+from rlt.bench.sim import bench_sim, format_report  # noqa: E402
 
 
 def test_bench_reports_throughput_and_calibration():

@@ -11,8 +11,8 @@ pytestmark = pytest.mark.sim
 pytest.importorskip("mujoco")  # rlt.sim.demos (the dataset layout) imports the simulator
 
 from rlt import cli  # noqa: E402
-from rlt.bagio import BagReader, BagWriter, header  # noqa: E402
-from rlt.dataset import BuildConfig, build_dataset  # noqa: E402
+from rlt.bags.dataset import BuildConfig, build_dataset  # noqa: E402
+from rlt.bags.io import BagReader, BagWriter, header  # noqa: E402
 from rlt.models.data import frames_from_episodes, load_episodes  # noqa: E402
 from rlt.sim.demos import METADATA_KEY, TIP_TOPIC, load_demos, read_dataset_info  # noqa: E402
 from rlt.types import Event, Source, Terminal  # noqa: E402

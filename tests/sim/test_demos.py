@@ -8,7 +8,7 @@ import pytest
 pytestmark = pytest.mark.sim
 pytest.importorskip("mujoco")
 
-from rlt.bagio import BagReader  # noqa: E402
+from rlt.bags.io import BagReader  # noqa: E402
 from rlt.sim.config import ExpertConfig, RolloutConfig, SimConfig  # noqa: E402
 from rlt.sim.demos import (  # noqa: E402
     ACTION_TOPIC,

@@ -10,7 +10,7 @@ from rlt.sim.config import SimConfig
 from rlt.sim.driver import DriverConfig, SimDriver
 from rlt.sim.env import AXIS_NAMES, PegInsertEnv
 from rlt.sim.human import ScriptedHuman, ScriptedHumanConfig
-from rlt.teleop import Teleop, TeleopConfig, load_mapping
+from rlt.teleop.teleop import Teleop, TeleopConfig, load_mapping
 from rlt.types import ActionChunk, Event, Source
 
 pytestmark = pytest.mark.sim

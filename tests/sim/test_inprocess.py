@@ -6,9 +6,7 @@ import yaml
 
 pytest.importorskip("mujoco")
 
-from rlt.execution import Chunking
-from rlt.rl.config import PRESETS, RLConfig
-from rlt.sim.inprocess import (
+from rlt.app.inprocess import (
     ORACLE_DIM,
     SIM_PARAMS,
     InProcessConfig,
@@ -16,6 +14,8 @@ from rlt.sim.inprocess import (
     run_inprocess,
     session_rl_config,
 )
+from rlt.execution import Chunking
+from rlt.rl.config import PRESETS, RLConfig
 
 pytestmark = pytest.mark.sim
 
@@ -61,7 +61,7 @@ def test_oracle_session_trains_at_the_utd_ratio_and_evaluates_on_common_seeds():
 
 @pytest.mark.slow
 def test_a_sweep_runs_each_config_in_its_own_process_and_reports_the_spread():
-    from rlt.sim.sweep import format_sweep, run_sweep
+    from rlt.app.sweep import format_sweep, run_sweep
 
     cfg = InProcessConfig(fake_vla=True, state="oracle", rl_minutes=0.05, eval_episodes=2, rl_overrides=TINY)
     configs = [cfg.replace(rl_overrides=(*TINY, f"seed={seed}")) for seed in (0, 1)]

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 pytest.importorskip("mujoco")
+from rlt.app import recipe
+from rlt.app.session import SessionConfig, SimSession
 from rlt.artifacts import make_key, read_key
-from rlt.models import recipe
-from rlt.session import SessionConfig, SimSession
 from rlt.sim.config import RolloutConfig, SimConfig
 from rlt.sim.demos import read_dataset_info, record_rollouts
 
@@ -48,7 +48,7 @@ def test_rollouts_are_rerecorded_when_their_key_changed(tmp_path, monkeypatch, c
 def test_a_changed_config_rebuilds_and_names_the_field(tmp_path, monkeypatch, capsys):
     """The demos key holds the recipe, the sim configs and the camera view: a different demo scale rebuilds."""
     calls = []
-    monkeypatch.setattr("rlt.models.recipe.record_vla_demos", lambda out, *a, **k: calls.append(a) or out)
+    monkeypatch.setattr("rlt.app.recipe.record_vla_demos", lambda out, *a, **k: calls.append(a) or out)
 
     class Stop(Exception):
         pass

@@ -62,8 +62,8 @@ def test_real_token_beats_a_shuffled_one(pipeline):
 
 
 def test_token_trains_on_the_base_policys_rollouts_too(pipeline, tmp_path):
+    from rlt.app.recipe import record_vla_rollouts
     from rlt.models.checkpoint import load_checkpoint
-    from rlt.models.recipe import record_vla_rollouts
     from rlt.models.rl_token import CHECKPOINT_KIND, diagnose_token, format_diagnosis, train_token
     from rlt.models.testing import tiny_token_config
     from rlt.sim.config import RolloutConfig
@@ -87,8 +87,8 @@ def test_token_trains_on_the_base_policys_rollouts_too(pipeline, tmp_path):
 
 def test_recipe_records_a_folder_of_datasets_read_as_one(tmp_path):
     pytest.importorskip("mujoco")
+    from rlt.app.recipe import recipe_parts, record_vla_demos
     from rlt.models.data import load_episodes
-    from rlt.models.recipe import recipe_parts, record_vla_demos
 
     root = record_vla_demos(tmp_path / "demos", image_size=IMAGE_SIZE, scale=0.005, progress=False, approach=True)
     assert sorted(p.name for p in root.iterdir()) == sorted(part.name for part in recipe_parts(approach=True))

@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from rlt.bag_eval import evaluate_bag
+    from rlt.bags.evaluate import evaluate_bag
 
     out = args.out or args.bag.with_name(f"{args.bag.name}_eval")
     summary = evaluate_bag(args.bag, args.checkpoint, out, args.episodes)

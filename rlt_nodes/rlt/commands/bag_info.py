@@ -13,8 +13,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from rlt.bagio import BagReader
-    from rlt.recorder import STATS_KEY
+    from rlt.bags.io import BagReader
+    from rlt.bags.recorder import STATS_KEY
 
     with BagReader(args.bag) as bag:
         counts: dict[str, int] = {}

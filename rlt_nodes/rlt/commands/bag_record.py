@@ -21,8 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import signal
 
-    from rlt.launch import Supervisor, single
-    from rlt.recorder import RecorderConfig
+    from rlt.app.launch import Supervisor, single
+    from rlt.bags.recorder import RecorderConfig
 
     cfg = RecorderConfig(out=args.out, all_topics=args.all, exclude=tuple(args.exclude), queue_mb=args.queue_mb,
                          flush_every_s=args.flush_every, **({"topics": tuple(args.topics)} if args.topics else {}))

@@ -11,7 +11,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rlt.bagio import repair_bag
+    from rlt.bags.io import repair_bag
 
     report = repair_bag(args.bag)
     if report is None:

@@ -40,7 +40,7 @@ def shadow_rl_params(weights: Path) -> dict[str, object]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rlt.launch import Supervisor, load_session, param_text, plan
+    from rlt.app.launch import Supervisor, load_session, param_text, plan
 
     if not args.bag.is_dir():
         raise FileNotFoundError(f"bag {args.bag} does not exist")

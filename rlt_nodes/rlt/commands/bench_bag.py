@@ -15,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from rlt.bag_bench import format_report, session_throughput, writer_capacity
+    from rlt.bench.bags import format_report, session_throughput, writer_capacity
 
     session = session_throughput(args.seconds, args.out, args.preset)
     capacity = writer_capacity(Path(session["bag"]), args.out)

@@ -13,7 +13,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rlt.rl.bench import bench_learner, format_report
+    from rlt.bench.learner import bench_learner, format_report
 
     print(
         format_report(

@@ -13,16 +13,16 @@ from typing import TYPE_CHECKING, Any
 from rlt import overrides
 
 if TYPE_CHECKING:
-    from rlt.sim.inprocess import InProcessConfig
+    from rlt.app.inprocess import InProcessConfig
 
 # the configs `--set` reaches: the params file's rl block (actor and learner) and its scripted operator
 SECTIONS: overrides.Sections = {"rl": "rlt.rl.config:RLConfig", "human": "rlt.sim.human:ScriptedHumanConfig"}
 
 
 def add_in_process_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options `rlt bench session` and `rlt bench sweep` share (defaults: rlt.sim.inprocess.InProcessConfig)."""
-    from rlt.session import OPERATORS
-    from rlt.sim.inprocess import InProcessConfig
+    """The options `rlt bench session` and `rlt bench sweep` share (defaults: rlt.app.inprocess.InProcessConfig)."""
+    from rlt.app.inprocess import InProcessConfig
+    from rlt.app.session import OPERATORS
 
     d = InProcessConfig()
     parser.add_argument("--params", default=None, help="session parameters (default: launch/config/sim.yaml)")
@@ -45,7 +45,7 @@ def add_in_process_arguments(parser: argparse.ArgumentParser) -> None:
 
 def in_process_config(args: argparse.Namespace, model: str, extra_sets: Sequence[str] = ()) -> InProcessConfig:
     """The InProcessConfig of the shared options for `model`, with further `--set` items appended (they win)."""
-    from rlt.sim.inprocess import InProcessConfig
+    from rlt.app.inprocess import InProcessConfig
 
     sets = overrides.parse([*args.set, *extra_sets], SECTIONS)
     rl, human = (tuple(f"{o.field}={o.text}" for o in sets if o.section == name) for name in ("rl", "human"))
@@ -55,11 +55,11 @@ def in_process_config(args: argparse.Namespace, model: str, extra_sets: Sequence
 
 
 def _params_defaults() -> dict[str, dict[str, Any]]:
-    """The rl and human values of the default params file, as `rlt.sim.inprocess` reads them ({} if unreadable)."""
+    """The rl and human values of the default params file, as `rlt.app.inprocess` reads them ({} if unreadable)."""
     import yaml
 
+    from rlt.app.inprocess import SIM_PARAMS, session_rl_config
     from rlt.rl.config import RLConfig
-    from rlt.sim.inprocess import SIM_PARAMS, session_rl_config
 
     try:
         rl = session_rl_config(SIM_PARAMS, RLConfig().token_dim).to_dict()  # its rl block on the class defaults
@@ -75,7 +75,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rlt.sim.inprocess import format_report, run_inprocess
+    from rlt.app.inprocess import format_report, run_inprocess
 
     print(format_report(run_inprocess(in_process_config(args, args.model))))
     return 0

@@ -12,7 +12,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rlt.sim.bench import bench_sim, format_report
+    from rlt.bench.sim import bench_sim, format_report
 
     print(format_report(bench_sim(preset=args.preset, steps=args.steps, episodes=args.episodes)))
     return 0

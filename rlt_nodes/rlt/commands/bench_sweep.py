@@ -21,8 +21,8 @@ def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
+    from rlt.app.sweep import format_sweep, run_sweep
     from rlt.commands.bench_session import in_process_config
-    from rlt.sim.sweep import format_sweep, run_sweep
 
     configs = [in_process_config(args, model, (f"rl.seed={seed}",)) for model in args.models for seed in args.rl_seeds]
     out = Path(args.out)

@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rlt.models.bench import bench_vla, format_report
+    from rlt.bench.vla import bench_vla, format_report
 
     with_torch = not args.no_torch and args.vla.is_file() and args.token.is_file()
     result = bench_vla(

@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rlt.dataset import BuildConfig, build_dataset
+    from rlt.bags.dataset import BuildConfig, build_dataset
 
     cfg = BuildConfig(cameras=args.cameras, joint_names=args.joint_names, image_size=args.image_size,
                       instruction=args.instruction, control_hz=args.control_hz, max_age_s=args.max_age,

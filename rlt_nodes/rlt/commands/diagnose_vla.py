@@ -15,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--episodes", type=int, default=100, help="episodes (seeds SEED0 .. SEED0 + N - 1)")
     parser.add_argument("--mode", choices=("critical", "full"), default="critical", help="episode start")
-    parser.add_argument("--seed0", type=int, help="first episode seed (default: rlt.models.evaluate.DEFAULT_SEED0)")
+    parser.add_argument("--seed0", type=int, help="first episode seed (default: rlt.app.evaluate.DEFAULT_SEED0)")
     parser.add_argument("--execute-steps", type=int, default=10, help="actions executed per chunk before re-planning")
     parser.add_argument("--preset", default="main", help="simulator difficulty preset")
     parser.add_argument("--no-expert", action="store_true", help="skip the scripted-expert baseline")
@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rlt.models.evaluate import DEFAULT_SEED0, evaluate_expert_baseline, evaluate_vla
+    from rlt.app.evaluate import DEFAULT_SEED0, evaluate_expert_baseline, evaluate_vla
     from rlt.sim.config import SimConfig
 
     seed0 = DEFAULT_SEED0 if args.seed0 is None else args.seed0
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     if args.goal_token:
         if not hasattr(policy, "infer"):
             raise SystemExit("--goal-token needs --policy to be the exported .onnx (VLA + RL token)")
-        from rlt.models.evaluate import goal_perception
+        from rlt.app.evaluate import goal_perception
         from rlt.models.rl_token import load_token
         from rlt.sim.config import ExpertConfig
 

@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rlt.launch import Supervisor, load_session, parse_overrides, plan
+    from rlt.app.launch import Supervisor, load_session, parse_overrides, plan
 
     session = load_session(args.session)
     launches = plan(session, args.params_file, parse_overrides(args.set), args.namespace)

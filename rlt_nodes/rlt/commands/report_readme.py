@@ -18,7 +18,7 @@ def run(args: argparse.Namespace) -> int:
     import shutil
     from pathlib import Path
 
-    from rlt.report import update_readme
+    from rlt.app.report import update_readme
 
     summary = json.loads(Path(args.summary).read_text())
     readme = Path(args.readme)

@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rlt.launch import find_executable
+    from rlt.app.launch import find_executable
 
     cmd = [str(find_executable("operator")), args.command]
     if args.namespace:

@@ -1,6 +1,6 @@
 """`rlt session`: the main job — artifacts, online RLT in the launched sim session, evaluation, report.
 
-Its options are the fields of `rlt.session.SessionConfig`, set with `--set session.FIELD=VALUE` (`rlt.overrides`);
+Its options are the fields of `rlt.app.session.SessionConfig`, set with `--set session.FIELD=VALUE` (`rlt.overrides`);
 `--help` lists them with their meaning and default.
 """
 
@@ -10,7 +10,7 @@ import argparse
 
 from rlt import overrides
 
-SECTIONS: overrides.Sections = {"session": "rlt.session:SessionConfig"}
+SECTIONS: overrides.Sections = {"session": "rlt.app.session:SessionConfig"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rlt.session import SimSession
+    from rlt.app.session import SimSession
 
     SimSession(overrides.build(SECTIONS, args.set)["session"]).run()
     return 0

@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rlt.models.recipe import record_vla_rollouts
+    from rlt.app.recipe import record_vla_rollouts
     from rlt.sim.demos import read_dataset_info
 
     cfg = overrides.build(SECTIONS, args.set)["rollout"]

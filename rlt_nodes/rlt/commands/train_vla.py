@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--record-demos",
         action="store_true",
-        help="first record the calibrated demo recipe (rlt.models.recipe) into the one --demos folder, "
+        help="first record the calibrated demo recipe (rlt.app.recipe) into the one --demos folder, "
         "keeping parts already there",
     )
     parser.add_argument("--preset", default="main", help="sim preset of --record-demos")
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     configs = overrides.build(SECTIONS, args.set)
     cfg, train_cfg = configs["vla"], configs["train"]
     if args.record_demos:
-        from rlt.models.recipe import record_vla_demos
+        from rlt.app.recipe import record_vla_demos
 
         if len(args.demos) != 1:
             raise ValueError("--record-demos records into one --demos folder")

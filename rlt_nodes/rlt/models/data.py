@@ -64,7 +64,7 @@ class Frames:
 
 def load_episodes(path: str | Path) -> list[Any]:
     """The episodes of the dataset at `path` (a rosbag2 folder written by `rlt.sim.demos.record_demos`), or of
-    every dataset directly inside `path`, in name order (`rlt.models.recipe.record_vla_demos` writes those)."""
+    every dataset directly inside `path`, in name order (`rlt.app.recipe.record_vla_demos` writes those)."""
     from rlt.sim.demos import load_demos  # deferred: the MCAP reader is only needed here
 
     path = Path(path)

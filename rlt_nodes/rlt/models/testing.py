@@ -87,7 +87,7 @@ def synthetic_episodes(cfg: VlaConfig, episodes: int = 4, steps: int = 12, seed:
 def write_dataset(path: str | Path, episodes: Sequence[SyntheticEpisode], control_hz: int = 20) -> Path:
     """Write `episodes` (all with the same cameras) as a new dataset folder in the layout `rlt.sim.demos` reads
     (`rlt.models.data.load_episodes`); returns `path`. Labels are stored as human actions, stamps at `control_hz`."""
-    from rlt.bagio import BagWriter
+    from rlt.bags.io import BagWriter
     from rlt.sim.demos import METADATA_KEY, EpisodeWriter
     from rlt.types import Source
 

@@ -2,7 +2,7 @@
 
 This module owns the VLA architecture (`Vla`), its instruction tokenizer, its checkpoint format (`save_vla` /
 `load_vla`) and its physical-unit interface. Training lives in `rlt.models.bc`, closed-loop evaluation in
-`rlt.models.evaluate`.
+`rlt.app.evaluate`.
 
 Architecture (one forward pass per chunk boundary):
 

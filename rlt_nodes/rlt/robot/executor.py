@@ -157,7 +157,7 @@ class ChunkExecutor:
         self.q_meas, self.meas_ns = position, stamp_ns
 
     def on_operator(self, event: Event, now_ns: int, detail: str = "") -> ExecutorOutput:
-        """An operator command (the gamepad's buttons, see rlt.teleop):
+        """An operator command (the gamepad's buttons, see rlt.teleop.teleop):
         - RESET (the Start button) ends a running episode without a terminal (nothing bootstraps from the cut) and
           holds; pressed again (no episode running: the scene is reset by hand) it begins the next episode;
         - START begins an episode at once, ending a running one first;

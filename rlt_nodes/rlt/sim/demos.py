@@ -13,7 +13,7 @@ starts after episode k-1 ended, so stamps only increase):
                              then SOURCE_HUMAN where an operator finished an episode the policy left stalled)
 * `privileged/tip_offset`    geometry_msgs/msg/Pose2D: tip x, y in the hole frame [m], theta = yaw error [rad];
                              simulator ground truth for probes, never a policy input. Optional: a dataset built
-                             from session recordings (`rlt.dataset`, `rlt dataset build`) has none, and reads back
+                             from session recordings (`rlt.bags.dataset`, `rlt dataset build`) has none, and reads back
                              with `tip_offset` all NaN
 * `episode/events`           rlt_msgs/msg/EpisodeEvent: START (detail = the language instruction) at the first
                              step, then SUCCESS, FAILURE or TIMEOUT (step = duration) one control period after the last
@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from rlt.bagio import BagReader, BagWriter, header
+from rlt.bags.io import BagReader, BagWriter, header
 from rlt.seeds import DEMOS
 from rlt.sim.config import ExpertConfig, RolloutConfig, SimConfig, check_mode
 from rlt.sim.env import AXIS_NAMES, TASK_INSTRUCTION, PegInsertEnv
@@ -211,7 +211,7 @@ class EpisodeWriter:
     """Writes episodes as this layout's messages, on one control grid: START, then per step one image per camera, a
     joint state, an action (and the privileged tip offset when given), then the outcome event one period after the
     last step; the next episode starts `EPISODE_GAP_NS` later. Used by the simulator's recorders, the datasets built
-    from session recordings (`rlt.dataset`) and the test datasets (`rlt.models.testing`)."""
+    from session recordings (`rlt.bags.dataset`) and the test datasets (`rlt.models.testing`)."""
 
     def __init__(self, bag: BagWriter, cameras: Sequence[str], period_ns: int,
                  joint_names: Sequence[str] = JOINT_NAMES, axis_names: Sequence[str] = AXIS_NAMES,
@@ -311,7 +311,7 @@ def read_dataset_info(path: Path | str) -> dict[str, Any]:
 
 def load_demos(path: Path | str) -> list[DemoEpisode]:
     """All episodes of the dataset at `path` (a folder written by `record_demos`, `record_rollouts` or
-    `rlt.dataset.build_dataset`), in recording order. Without the privileged topic, `tip_offset` is NaN."""
+    `rlt.bags.dataset.build_dataset`), in recording order. Without the privileged topic, `tip_offset` is NaN."""
     with BagReader(path) as bag:
         info = _dataset_info(bag)
         cameras = tuple(info["cameras"] if "cameras" in info else info["sim_config"]["cameras"])

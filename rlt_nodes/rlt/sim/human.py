@@ -8,7 +8,7 @@ episodes (`every`, `offset`) it holds the dead-man button for `duration_steps` s
   less than `stall_distance` lower than `stall_steps` steps before (an operator who watches the robot push on the
   rim and takes over: it lifts the peg to `recover_height`, re-aligns and inserts, as the paper's operator
   intervenes where the policy fails),
-and deflects the sticks so that the teleop mapping (`rlt.teleop.Teleop`, same per-device `JoyMapping`) commands
+and deflects the sticks so that the teleop mapping (`rlt.teleop.teleop.Teleop`, same per-device `JoyMapping`) commands
 the scripted teleoperator's action (`rlt.sim.expert.ScriptedTeleop`). It sees the hole as a person would
 (`perception` "noisy": `ExpertConfig`'s per-episode bias and per-step noise), or, as a labelled upper bound, the
 simulator's true pose ("privileged"). Its output is a Joy
@@ -31,7 +31,7 @@ from rlt.sim.config import ExpertConfig, SimConfig
 from rlt.sim.env import PegInsertEnv
 from rlt.sim.expert import FINISH_HEIGHT, ScriptedTeleop
 from rlt.sim.render import apply_state
-from rlt.teleop import JoyMapping, joy_axes_for_action
+from rlt.teleop.teleop import JoyMapping, joy_axes_for_action
 from rlt.types import EpisodeEvent, Event, SimState
 
 _ENDS = (Event.SUCCESS, Event.FAILURE, Event.TIMEOUT, Event.RESET)

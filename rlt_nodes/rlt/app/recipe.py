@@ -4,7 +4,7 @@ This module owns the recipe (`RECIPE`, the optional `APPROACH` part, the teleope
 of the VLA's own rollouts for the RL token's goal entries (`record_vla_rollouts`); recording itself is
 `rlt.sim.demos`. The datasets go into one folder, which `train_vla` / `train_token` accept as is (read in name order).
 
-Why these datasets and this teleoperator, with the measurements: docs/models.md, section `rlt.models.recipe`.
+Why these datasets and this teleoperator, with the measurements: docs/models.md, section `rlt.app.recipe`.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def record_vla_rollouts(vla_checkpoint: str | Path, out_dir: str | Path, cfg: Ro
                         preset: str = "main", progress: bool = True) -> Path:
     """Record `cfg.episodes` episodes of the VLA checkpoint (`rlt.sim.demos.record_rollouts`) into the new dataset
     `out_dir`; returns `out_dir`."""
-    from rlt.models.evaluate import chunk_policy  # deferred: imports torch
+    from rlt.app.evaluate import chunk_policy  # deferred: imports torch
     from rlt.sim.demos import record_rollouts  # deferred: imports MuJoCo
 
     policy, cameras, image_size = chunk_policy(vla_checkpoint)

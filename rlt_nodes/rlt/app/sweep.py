@@ -1,4 +1,4 @@
-"""Sweeps of the in-process session (`rlt.sim.inprocess`): several configs, one process each, and their spread.
+"""Sweeps of the in-process session (`rlt.app.inprocess`): several configs, one process each, and their spread.
 
 This module owns how runs are spread over processes (one thread each, so `jobs` runs share the cores fairly) and
 the aggregate: mean, standard deviation and range of each figure over all runs, and the spread of the per-build
@@ -15,14 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from rlt.sim.inprocess import InProcessConfig
+from rlt.app.inprocess import InProcessConfig
 
 FIGURES = ("throughput_ratio", "rlt_success", "rlt_median", "base_success")
 
 
 def _one(cfg: InProcessConfig) -> dict[str, Any]:
     """Run one config in this (pool) process; the figures FIGURES plus what identifies the run."""
-    from rlt.sim.inprocess import run_inprocess
+    from rlt.app.inprocess import run_inprocess
 
     result = run_inprocess(cfg, log=lambda _: None)
     return {"model": cfg.model_path, "rl_seed": result["rl"]["seed"], "seeds": result["seeds"],

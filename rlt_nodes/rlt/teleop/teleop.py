@@ -70,7 +70,7 @@ class JoyMapping(Config):
             self.fail("deadman_button", f"button indices must be distinct and >= -1; got {buttons}")
 
 
-JOY_CONFIG_DIR = Path(__file__).resolve().parents[2] / "launch" / "config" / "joy"
+JOY_CONFIG_DIR = Path(__file__).resolve().parents[3] / "launch" / "config" / "joy"
 
 
 def load_mapping(device: str | Path) -> JoyMapping:

@@ -20,9 +20,9 @@ from typing import Any
 
 import yaml
 
+from rlt.app.launch import Supervisor, load_session, plan, private_domain
 from rlt.artifacts import digest
 from rlt.config import Config
-from rlt.launch import Supervisor, load_session, plan, private_domain
 from rlt.seeds import EVALUATION, TRAINING
 
 # ablation -> RL parameters it changes (actor and learner alike)
@@ -228,10 +228,10 @@ class SimSession:
     def build_artifacts(self, token: str | None = None) -> Path:
         """demos -> VLA -> base-VLA rollouts -> RL token -> ONNX for `token` (default: the session's), each reused
         only when its recorded key (rlt.artifacts) equals the one the current configs give; returns the ONNX."""
+        from rlt.app.recipe import EXPERT, recipe_parts, record_vla_demos
         from rlt.artifacts import make_key, write_key
         from rlt.models.bc import train_vla
         from rlt.models.export import export_onnx
-        from rlt.models.recipe import EXPERT, recipe_parts, record_vla_demos
         from rlt.models.rl_token import train_token
         from rlt.sim.config import SimConfig
         from rlt.sim.env import CAMERA_VIEW
@@ -279,11 +279,11 @@ class SimSession:
         return onnx
 
     def build_rollouts(self, vla_checkpoint: Path, build: str = "") -> Path:
-        """The base VLA's own critical-phase episodes (`rlt.models.recipe.record_vla_rollouts`), cached under
+        """The base VLA's own critical-phase episodes (`rlt.app.recipe.record_vla_rollouts`), cached under
         artifacts/rollouts<build>/<preset> with their key (the RolloutConfig and the VLA's key); recorded under
         rollouts/.partial first, so an interrupted run leaves nothing that looks finished."""
+        from rlt.app.recipe import record_vla_rollouts
         from rlt.artifacts import make_key
-        from rlt.models.recipe import record_vla_rollouts
         from rlt.sim.config import ExpertConfig, RolloutConfig
 
         out = self.art / f"rollouts{build}" / self.cfg.preset
@@ -401,11 +401,11 @@ class SimSession:
         return self._run(f"eval_{policy}", "sim_eval", onnx, overrides)
 
     def teleop_episodes(self) -> list[dict[str, Any]]:
-        """The demos' teleoperator (its own settings, `rlt.models.recipe.EXPERT`) on the evaluation seeds, as
+        """The demos' teleoperator (its own settings, `rlt.app.recipe.EXPERT`) on the evaluation seeds, as
         episode-log records."""
         import numpy as np
 
-        from rlt.models.recipe import EXPERT
+        from rlt.app.recipe import EXPERT
         from rlt.sim.config import SimConfig
         from rlt.sim.env import PegInsertEnv
         from rlt.sim.expert import ScriptedTeleop, run_episode
@@ -437,7 +437,7 @@ class SimSession:
             return self._run_all()
 
     def _run_all(self) -> dict[str, Any]:
-        from rlt.report import RunLogs, write_report
+        from rlt.app.report import RunLogs, write_report
         from rlt.sim.episode_log import read_episode_log
 
         t0 = time.monotonic()

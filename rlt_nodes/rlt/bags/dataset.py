@@ -1,7 +1,7 @@
 """Training datasets from session recordings: recorder bags (sim or robot sessions) -> the demo-dataset layout.
 
 This module owns the rules that turn what a session published into training steps (`build_dataset`, used by
-`rlt dataset build`). It reads, from each bag written by the recorder (`rlt.recorder`, `rlt bag record`):
+`rlt dataset build`). It reads, from each bag written by the recorder (`rlt.bags.recorder`, `rlt bag record`):
 
 * `episode/events`            episodes: a START opens one, the first SUCCESS / FAILURE / TIMEOUT with its episode_id
                               ends it with that outcome. Dropped with a warning (never an error): an episode ended
@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from rlt.bagio import BagReader, BagWriter
+from rlt.bags.io import BagReader, BagWriter
 from rlt.config import Config
 from rlt.sim.demos import (
     EVENTS_TOPIC,

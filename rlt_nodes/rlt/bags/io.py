@@ -1,11 +1,11 @@
 """rosbag2 files without ROS: a typestore with the `rlt_msgs` types, an MCAP bag writer and a bag reader.
 
-This module owns how the project turns messages into bag files and back, for the demo dataset (`rlt.sim.demos`)
-and the bag recorder / player (`rlt.recorder`, `rlt.player`). It uses the pure-Python `rosbags` library, so bags
-written here open in `ros2 bag`, Foxglove and any MCAP tool; the per-topic type hashes it stores are the RIHS01
-hashes ROS 2 computes, and each topic's offered QoS is stored as `ros2 bag record` does. Recorded messages are
-written as the raw CDR bytes received (`write_raw`), and `flush` makes everything written so far durable: after a
-crash, `repair_bag` turns the interrupted bag into a complete one holding every message up to the last flush
+This module owns how the project turns messages into bag files and back, for the demo dataset (`rlt.sim.demos`) and
+the bag recorder / player (`rlt.bags.recorder`, `rlt.bags.player`). It uses the pure-Python `rosbags` library, so
+bags written here open in `ros2 bag`, Foxglove and any MCAP tool; the per-topic type hashes it stores are the
+RIHS01 hashes ROS 2 computes, and each topic's offered QoS is stored as `ros2 bag record` does. Recorded messages
+are written as the raw CDR bytes received (`write_raw`), and `flush` makes everything written so far durable: after
+a crash, `repair_bag` turns the interrupted bag into a complete one holding every message up to the last flush
 (what `ros2 bag reindex` does for rosbag2's own recordings).
 It must not import rclpy or any message package: message classes come from the typestore (`BagWriter.types`).
 """
@@ -79,7 +79,7 @@ def find_msg_dir() -> Path:
         if not any(path.glob("*.msg")):
             raise FileNotFoundError(f"{MSGS_DIR_ENV}={explicit!r} holds no .msg files")
         return path
-    candidates = [Path(__file__).resolve().parents[2] / "msgs" / "msg"]
+    candidates = [Path(__file__).resolve().parents[3] / "msgs" / "msg"]
     for prefix in filter(None, os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep)):
         candidates.append(Path(prefix) / "share" / MSG_PACKAGE / "msg")
     for path in candidates:

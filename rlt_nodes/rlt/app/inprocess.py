@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import yaml
 
+from rlt.app.launch import LAUNCH_DIR
+from rlt.app.session import OPERATORS
 from rlt.config import Config
 from rlt.execution import Chunking
-from rlt.launch import LAUNCH_DIR
 from rlt.rl.config import RLConfig, resolve
 from rlt.seeds import RANGES, TRAINING
-from rlt.session import OPERATORS
 from rlt.types import Event, PolicyWeights, Transition
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ class InProcessConfig(Config):
     # figures: a setting chosen on it is no longer evaluated on unseen seeds)
     seeds: str = "tuning"
     rl_overrides: tuple[str, ...] = ()  # "name=value" applied to the RLConfig after the params file (YAML values)
-    # as rlt.session.SessionConfig.operator: "noisy" or "privileged" = the params file's scripted human (its
+    # as rlt.app.session.SessionConfig.operator: "noisy" or "privileged" = the params file's scripted human (its
     # sim_human and teleop blocks, with that perception) intervenes in training through the same Joy -> teleop
     # mapping as the sim_human session; "none" = autonomous
     operator: str = "noisy"
@@ -104,7 +104,7 @@ class _Operator:
 
     def __init__(self, cfg: InProcessConfig, sim: SimConfig, chunking: Chunking) -> None:
         from rlt.sim.human import ScriptedHuman, ScriptedHumanConfig
-        from rlt.teleop import Teleop, TeleopConfig, load_mapping
+        from rlt.teleop.teleop import Teleop, TeleopConfig, load_mapping
 
         params = yaml.safe_load(Path(cfg.params_file).read_text())
         mapping = load_mapping(_node_params(params, "sim_human").get("mapping", "xbox"))
@@ -131,7 +131,7 @@ class _Operator:
 
 def run_inprocess(cfg: InProcessConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Train, then evaluate base and RLT; returns {"train": episodes, "base": {...}, "rlt": {...}, ratio, wall_s}."""
-    from rlt.report import evaluation_stats, paired_bootstrap, throughput_ratio
+    from rlt.app.report import evaluation_stats, paired_bootstrap, throughput_ratio
     from rlt.rl.actor_core import ActorConfig, ActorCore
     from rlt.rl.learner import Learner
     from rlt.serving import VlaServer, VlaServerConfig
@@ -224,7 +224,7 @@ def _snapshot(learner: Learner, version: int) -> PolicyWeights:
 
 def format_report(result: dict[str, Any]) -> str:
     """The figures of `run_inprocess`."""
-    from rlt.report import intervention_stats
+    from rlt.app.report import intervention_stats
 
     lines = [f"in-process sim session, state={result['state']}, operator={result['operator']}, evaluated on the "
              f"{result['seeds']}: {len(result['train'])} training episodes, "

@@ -3,12 +3,12 @@
 This module owns reading a real gamepad: finding it under /dev/input, the Joy layout of its axes and buttons, the
 conversion of evdev events into Joy values, and resynchronizing after the kernel dropped events (SYN_DROPPED).
 The layout and values follow the ROS `joy_linux` node (which reads the same device through the kernel's joydev
-interface), so one mapping file (`rlt.teleop.JoyMapping`) fits both:
+interface), so one mapping file (`rlt.teleop.teleop.JoyMapping`) fits both:
 - axes: every absolute axis the device has, in ascending ABS_* code order; value = -(normalized deflection) in
   [-1, 1] (joy_linux's sign: stick up and stick left are +1; a released trigger reads +1), the kernel's `flat`
   zone and then `deadzone` removed around the centre;
 - buttons: key codes >= BTN_JOYSTICK in ascending order, then BTN_MISC..BTN_JOYSTICK-1 (the joydev order).
-python-evdev is imported lazily, so `import rlt.joystick` works on machines without it; no ROS here.
+python-evdev is imported lazily, so `import rlt.teleop.joystick` works on machines without it; no ROS here.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 This module owns the measurement only. Throughput is control steps per second of `PegInsertEnv.step` driven by
 the scripted expert in one process, including the expert, resets and rendering (what recording demos or running
 an actor costs). The calibration part runs the expert without cameras at several perception-bias levels on the
-same episodes (common random numbers). Run `python -m rlt.sim.bench` for the default report.
+same episodes (common random numbers). Run `python -m rlt.bench.sim` for the default report.
 """
 
 from __future__ import annotations

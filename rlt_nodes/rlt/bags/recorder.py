@@ -4,9 +4,9 @@ This module owns the recorder's behaviour; the `bag_recorder` node only feeds it
 subscriptions. `TopicFilter` says which topics to record (glob patterns, relative names resolved in the node's
 namespace). `BagRecorder.put` is called from subscription callbacks: it stamps the message with its receive time and
 appends it to a queue bounded in bytes (memory stays bounded; when the writer cannot keep up the newest messages are
-dropped and counted, never silently). A writer thread drains the queue into a `rlt.bagio.BagWriter` and flushes it
-every `flush_every_s`, so a crash loses at most that much (`rlt.bagio.repair_bag` recovers the rest). `stop` writes
-what is queued, closes the bag and stores the recording's statistics in its metadata (`rlt.recorder` key).
+dropped and counted, never silently). A writer thread drains the queue into a `rlt.bags.io.BagWriter` and flushes it
+every `flush_every_s`, so a crash loses at most that much (`rlt.bags.io.repair_bag` recovers the rest). `stop` writes
+what is queued, closes the bag and stores the recording's statistics in its metadata (`rlt.bags.recorder` key).
 It must not import rclpy or any message package.
 """
 
@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from rlt.bagio import BagWriter, TopicQos
+from rlt.bags.io import BagWriter, TopicQos
 from rlt.config import Config
 
 # what a session publishes: images, proprio, sim state, requests, VLA outputs, chunks (VLA/actor/human), transitions,
@@ -41,7 +41,7 @@ DEFAULT_TOPICS: tuple[str, ...] = (
     "joy",
     "/clock",
 )
-STATS_KEY = "rlt.recorder"
+STATS_KEY = "rlt.bags.recorder"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,7 +7,7 @@ This module owns the measurement only. In one run and for each batch size it rep
 * the matmul FLOPs of one update and the GFLOP/s of plain `torch.mm` at the layer shapes (a practical
   roofline), so the fraction of it the update reaches is visible.
 The two loops are timed in alternating short blocks and the medians are reported, so load from other processes
-hits both alike. Run `python -m rlt.rl.bench` for the default report.
+hits both alike. Run `python -m rlt.bench.learner` for the default report.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from pathlib import Path
 import yaml
 
 PACKAGE = "rlt_nodes"
-LAUNCH_DIR = Path(__file__).resolve().parents[2] / "launch"
+LAUNCH_DIR = Path(__file__).resolve().parents[3] / "launch"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -19,16 +19,16 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from rlt.bagio import BagReader
-from rlt.launch import private_domain
-from rlt.recorder import STATS_KEY, BagRecorder, RecorderConfig
+from rlt.app.launch import private_domain
+from rlt.bags.io import BagReader
+from rlt.bags.recorder import STATS_KEY, BagRecorder, RecorderConfig
 
 
 def session_throughput(seconds: float, out_dir: Path, preset: str = "main") -> dict[str, Any]:
     """Record the sim session for `seconds` on a private ROS domain; returns the recorder's statistics and the
     completeness check."""
-    from rlt.launch import Supervisor, load_session, plan, single
-    from rlt.session import _params
+    from rlt.app.launch import Supervisor, load_session, plan, single
+    from rlt.app.session import _params
 
     out_dir.mkdir(parents=True, exist_ok=True)
     bag = out_dir / "session_bag"

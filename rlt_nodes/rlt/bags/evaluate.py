@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from rlt.bagio import BagReader
+from rlt.bags.io import BagReader
 from rlt.rl.config import RLConfig
 from rlt.rl.units import Units
 from rlt.types import Phase, Source, Terminal

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rlt.bagio import BagReader, TopicQos, make_typestore
+from rlt.bags.io import BagReader, TopicQos, make_typestore
 from rlt.config import Config
 
 CLOCK_TOPIC = "/clock"

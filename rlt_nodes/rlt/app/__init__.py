@@ -1,0 +1,1 @@
+"""The application layer: the sim session, the launcher, reports and experiment recipes. Nothing below imports it."""

@@ -1,0 +1,1 @@
+"""Benchmarks: each prints a figure against a plain baseline measured in the same run."""

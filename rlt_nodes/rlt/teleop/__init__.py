@@ -1,0 +1,1 @@
+"""Human intervention: gamepad reading (joystick) and Joy states -> human chunks and operator events (teleop)."""
