@@ -177,3 +177,22 @@ class ChunkProtocol:
             raise ChunkRejected(f"{what}: data shape {data.shape}, expected [C >= 1, {len(axes)}]")
         if not np.isfinite(data).all():
             raise ChunkRejected(f"{what}: non-finite values")
+
+
+class ProtocolDriver:
+    """Base of a driver backend: the episode state every driver exposes, read from its `protocol`."""
+
+    protocol: ChunkProtocol
+
+    @property
+    def episode_id(self) -> int:
+        return self.protocol.episode_id
+
+    @property
+    def running(self) -> bool:
+        """An episode is running."""
+        return self.protocol.running
+
+    @property
+    def phase(self) -> Phase:
+        return self.protocol.phase

@@ -27,7 +27,7 @@ import dataclasses
 import numpy as np
 
 from rlt.config import Config
-from rlt.execution import MODES, Chunking, ChunkProtocol, ChunkRejected
+from rlt.execution import MODES, Chunking, ChunkProtocol, ChunkRejected, ProtocolDriver
 from rlt.robot.kinematics import Kinematics, load_kinematics
 from rlt.robot.safety import SafetyConfig, SafetyFilter, UnsafeAction
 from rlt.types import ActionChunk, ChunkRequest, EpisodeEvent, Event, Phase, Source, Terminal
@@ -97,7 +97,7 @@ class ExecutorOutput:
     limited: tuple[str, ...] = ()  # safety limits that changed this tick's row
 
 
-class ChunkExecutor:
+class ChunkExecutor(ProtocolDriver):
     """See the module docstring."""
 
     def __init__(self, cfg: ExecutorConfig, safety: SafetyConfig, kinematics: Kinematics | None = None,
@@ -124,18 +124,6 @@ class ChunkExecutor:
         self._next: tuple[list[np.ndarray], str, Source] | None = None  # accepted chunk waiting for its turn
         self._refresh = False  # the pending request's answer came too late: ask again with a fresh observation
         self.rejected = 0  # chunks refused so far
-
-    @property
-    def episode_id(self) -> int:
-        return self.protocol.episode_id
-
-    @property
-    def running(self) -> bool:
-        return self.protocol.running
-
-    @property
-    def phase(self) -> Phase:
-        return self.protocol.phase
 
     @property
     def step_count(self) -> int:

@@ -19,7 +19,7 @@ import dataclasses
 import numpy as np
 
 from rlt.config import Config
-from rlt.execution import MODES, Chunking, ChunkProtocol, ChunkRejected
+from rlt.execution import MODES, Chunking, ChunkProtocol, ChunkRejected, ProtocolDriver
 from rlt.sim.env import AXIS_NAMES, PegInsertEnv
 from rlt.sim.render import render_state
 from rlt.types import ActionChunk, ChunkRequest, EpisodeEvent, Event, Phase, SimState, Source, Terminal
@@ -65,7 +65,7 @@ class DriverOutput:
     summary: dict[str, object] | None = None  # at the end of an episode: outcome, durations, who acted
 
 
-class SimDriver:
+class SimDriver(ProtocolDriver):
     """Lockstep executor of action chunks over one `PegInsertEnv` (see module docstring)."""
 
     def __init__(self, env: PegInsertEnv, cfg: DriverConfig, chunking: Chunking | None = None,
@@ -81,14 +81,6 @@ class SimDriver:
         self.critical_steps_total = 0  # critical-phase control steps over all finished episodes
 
     # ------------------------------------------------------------------ state
-    @property
-    def episode_id(self) -> int:
-        return self.protocol.episode_id
-
-    @property
-    def phase(self) -> Phase:
-        return self.protocol.phase
-
     @property
     def waiting_for_chunk(self) -> bool:
         return self.protocol.running and not self._queue
