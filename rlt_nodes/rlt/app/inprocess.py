@@ -24,7 +24,7 @@ import numpy as np
 import yaml
 
 from rlt.app.launch import LAUNCH_DIR
-from rlt.app.session import OPERATORS
+from rlt.app.session import OPERATORS, SessionConfig
 from rlt.config import Config
 from rlt.execution import Chunking
 from rlt.rl.config import RLConfig, resolve
@@ -51,8 +51,8 @@ class InProcessConfig(Config):
     fake_vla: bool = False  # serve rlt.models.onnx_vla.FakeVla instead (tests: plumbing, not results)
     params_file: str = str(SIM_PARAMS)  # the session's parameters (its /** rl block)
     state: str = "token"  # token: z_rl from the model; oracle: the true tip-to-hole offset
-    rl_minutes: float = 15.0  # critical-phase sim time of online RL data
-    eval_episodes: int = 150  # per policy, on the same seeds
+    rl_minutes: float = SessionConfig.rl_minutes  # critical-phase sim time of online RL data, as `rlt session`
+    eval_episodes: int = SessionConfig.eval_episodes  # per policy, on the same seeds, as `rlt session`
     # evaluation seeds, a range of rlt.seeds: "tuning" (settings are chosen here) or "evaluation" (reserved for final
     # figures: a setting chosen on it is no longer evaluated on unseen seeds)
     seeds: str = "tuning"
