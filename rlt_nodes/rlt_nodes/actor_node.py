@@ -14,11 +14,13 @@ from rclpy.node import Node
 from rlt_msgs.msg import ActionChunk, EpisodeEvent, PolicyWeights, Transition, VlaOutput
 
 from rlt.config import Config
+from rlt.diagnostics import Health
 from rlt.rl.actor_core import ActorConfig, ActorCore
 from rlt.rl.weights_file import load_weights
 from rlt.types import Event
 from rlt_nodes import convert, qos
 from rlt_nodes.boundary import subscribe
+from rlt_nodes.diagnostics import publish_diagnostics
 from rlt_nodes.params import declare_config, declare_rl_config
 from rlt_nodes.runner import run_node
 
@@ -58,6 +60,11 @@ class ActorNode(Node):
         self.held_since = 0.0
         self.max_wait_s = node_cfg.max_learner_wait_s  # then act anyway (no deadlock)
         self.create_timer(0.02, self.release)
+        # observation (request stamp) -> chunk published; the acting weights' version, learner step and age
+        self.health = Health()
+        self.weights_at = 0.0  # time.monotonic() the acting weights arrived
+        publish_diagnostics(self, self.health)
+        self.create_timer(1.0, self.weights_gauges)
         if node_cfg.weights_file:  # evaluation: start from a snapshot
             self.core.load_weights(load_weights(node_cfg.weights_file))
         rl = self.core.rl
@@ -70,8 +77,15 @@ class ActorNode(Node):
             self.get_logger().warning(f"ignored actor weights v{weights.version}: not newer than v"
                                       f"{self.core.policy.version} in use", throttle_duration_sec=10.0)
             return
+        self.weights_at = time.monotonic()
+        self.health.gauges |= {"weights_version": weights.version, "weights_learner_step": weights.learner_step}
         self.release()
         self.get_logger().debug(f"actor weights version {weights.version} parked for the next chunk")
+
+    def weights_gauges(self) -> None:
+        if self.weights_at:
+            self.health.set("weights_age_s", time.monotonic() - self.weights_at)
+        self.health.set("learner_behind", int(self.core.learner_behind))
 
     def on_human(self, msg: ActionChunk) -> None:
         self.core.set_human_chunk(convert.chunk_from_msg(msg), self.get_clock().now().nanoseconds)
@@ -105,6 +119,8 @@ class ActorNode(Node):
                 f"learner still behind after {self.max_wait_s:.0f} s: acting anyway", throttle_duration_sec=30.0
             )
         self.pub_chunk.publish(self.held)
+        stamp = convert.stamp_to_ns(self.held.header.stamp)
+        self.health.latency("obs_to_chunk", (self.get_clock().now().nanoseconds - stamp) * 1e-9)
         self.held = None
 
 

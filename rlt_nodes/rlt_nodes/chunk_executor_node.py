@@ -19,10 +19,12 @@ from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory
 
 from rlt.config import Config
+from rlt.diagnostics import Health
 from rlt.robot.executor import ChunkExecutor, ChunkRejected, ExecutorConfig, ExecutorOutput
 from rlt.robot.safety import SafetyConfig
 from rlt_nodes import convert, qos
 from rlt_nodes.boundary import subscribe
+from rlt_nodes.diagnostics import publish_diagnostics
 from rlt_nodes.params import declare_chunking, declare_config
 from rlt_nodes.runner import run_node
 
@@ -57,6 +59,9 @@ class ChunkExecutorNode(Node):
         subscribe(self, ActionChunk, "action_chunk", self.on_chunk, qos.CONTROL)
         subscribe(self, EpisodeEvent, operator_topic, self.on_operator, qos.CONTROL)
         self.create_timer(1.0 / cfg.control_hz, self.tick)
+        # latencies from the observation (the request's stamp): chunk accepted, its first row commanded
+        self.health = Health()
+        publish_diagnostics(self, self.health)
         self.get_logger().info(
             f"{len(self.joints)} joints -> {self.resolve_topic_name(topic)} at {cfg.control_hz:g} Hz, "
             f"kinematics {cfg.kinematics}, operator commands on {self.resolve_topic_name(operator_topic)}"
@@ -74,10 +79,14 @@ class ChunkExecutorNode(Node):
         self.core.on_joint_state(position, self.now_ns())
 
     def on_chunk(self, msg: ActionChunk) -> None:
+        chunk, now = convert.chunk_from_msg(msg), self.now_ns()
         try:
-            self.core.submit_chunk(convert.chunk_from_msg(msg), self.now_ns())
+            self.core.submit_chunk(chunk, now)
         except ChunkRejected as exc:  # stale, duplicate or unsafe: the protocol's refusals (malformed: the boundary)
+            self.health.count("chunks_refused")
             self.get_logger().warning(f"chunk refused: {exc}", throttle_duration_sec=1.0)
+            return
+        self.health.latency("obs_to_accepted", (now - chunk.stamp_ns) * 1e-9)
 
     def on_operator(self, msg: EpisodeEvent) -> None:
         event = convert.event_from_msg(msg)
@@ -88,8 +97,17 @@ class ChunkExecutorNode(Node):
         self.publish(self.core.tick(self.now_ns()))
 
     def publish(self, out: ExecutorOutput) -> None:
+        if out.first_row_of is not None:
+            self.health.latency("obs_to_first_row", (self.now_ns() - out.first_row_of) * 1e-9)
         if out.hold_reason:
+            self.health.count("holds")
             self.get_logger().warning(f"holding position: {out.hold_reason}")
+        core = self.core
+        self.health.warning = core.holding if core.running and core.holding else ""
+        done = core.steps_executed + core.steps_missed
+        self.health.gauges |= {"steps_executed": core.steps_executed, "steps_missed": core.steps_missed,
+                               "fresh_chunk_share": core.steps_executed / done if done else 1.0,
+                               "episode": core.episode_id}
         if out.command is not None:
             self.pub_trajectory.publish(convert.joint_trajectory_to_msg(self.joints, out.command))
         for event in out.events:

@@ -21,11 +21,13 @@ from rclpy.node import Node
 from rlt_msgs.msg import PolicyWeights, Transition
 
 from rlt.config import Config
+from rlt.diagnostics import Health
 from rlt.rl.learner import Learner
 from rlt.rl.weights_file import save_weights
 from rlt.types import PolicyWeights as Weights
 from rlt_nodes import convert, qos
 from rlt_nodes.boundary import subscribe
+from rlt_nodes.diagnostics import publish_diagnostics
 from rlt_nodes.params import declare_config, declare_rl_config
 from rlt_nodes.runner import finish, run_node
 
@@ -65,6 +67,10 @@ class LearnerNode(Node):
         self.started_at = time.monotonic()
         steady = Clock(clock_type=ClockType.STEADY_TIME)  # wall time, not sim time
         self.create_timer(5.0, self.report, clock=steady)
+        self.health = Health()  # updates/s over the last second, replay size, the newest snapshot's learner step
+        self.rate_from = (time.monotonic(), self.learner.updates)
+        self.create_timer(1.0, self.gauges, clock=steady)
+        publish_diagnostics(self, self.health)
         if self.checkpoint_dir:
             self.create_timer(self.checkpoint_every, self.save, clock=steady)
 
@@ -81,6 +87,15 @@ class LearnerNode(Node):
         weights = Weights(version, arrays, learner_step, self.learner.architecture(), now)
         self.pub.publish(convert.weights_to_msg(weights))
         self.latest = weights
+
+    def gauges(self) -> None:
+        now, updates = time.monotonic(), self.learner.updates
+        then, before = self.rate_from
+        self.rate_from = (now, updates)
+        latest = self.latest.learner_step if self.latest is not None else 0
+        self.health.gauges |= {"updates": updates, "updates_per_s": (updates - before) / max(now - then, 1e-9),
+                               "replay_size": len(self.learner.buffer), "weights_version": self.learner.weights_version,
+                               "weights_learner_step": latest}
 
     def report(self) -> None:
         stats = self.learner.stats()

@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import time
 
 from rclpy.node import Node
 from rlt_msgs.msg import ChunkRequest, VlaOutput
 from sensor_msgs.msg import Image, JointState
 
 from rlt.config import Config
+from rlt.diagnostics import Health
 from rlt.serving import VlaServer, VlaServerConfig
 from rlt.sim.scene import JOINT_NAMES
 from rlt.sync import ObservationSync
 from rlt_nodes import convert, qos
 from rlt_nodes.boundary import subscribe
+from rlt_nodes.diagnostics import publish_diagnostics
 from rlt_nodes.params import declare_config
 from rlt_nodes.runner import run_node
 
@@ -66,6 +69,8 @@ class VlaNode(Node):
         subscribe(self, JointState, "joint_states", self.on_joints, qos.LOCKSTEP if lockstep else qos.STATE)
         subscribe(self, ChunkRequest, "chunk_request", self.on_request, qos.CONTROL)
         self.expected = (cfg.image_size, cfg.image_size, 3)
+        self.health = Health()  # observation (request stamp) -> VLA output published; the forward pass alone
+        publish_diagnostics(self, self.health)
         self.get_logger().info(f"serving {self.server.model.model_id} on {self.server.provider}")
 
     def on_image(self, camera: str, msg: Image) -> None:
@@ -94,8 +99,11 @@ class VlaNode(Node):
 
     def serve(self) -> None:
         for obs in self.sync.pop_ready():
+            began = time.perf_counter()
             out = convert.vla_output_to_msg(self.server.answer(obs))
             self.pub.publish(out)
+            self.health.latency("forward", time.perf_counter() - began)
+            self.health.latency("obs_to_vla_output", (self.get_clock().now().nanoseconds - obs.request.stamp_ns) * 1e-9)
             self.answered[obs.request.stamp_ns] = out
             while len(self.answered) > 20:
                 self.answered.popitem(last=False)

@@ -9,7 +9,7 @@ import rlt
 ROOT = Path(rlt.__file__).resolve().parent
 # lowest first; a module may import its own layer and the layers below it
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("core", ("rlt.config", "rlt.types", "rlt.seeds", "rlt.artifacts", "rlt.overrides")),
+    ("core", ("rlt.config", "rlt.types", "rlt.seeds", "rlt.artifacts", "rlt.overrides", "rlt.diagnostics")),
     ("domain", ("rlt.execution", "rlt.rl", "rlt.models", "rlt.sim", "rlt.robot", "rlt.teleop", "rlt.bags",
                 "rlt.serving", "rlt.sync")),
     ("application", ("rlt.app", "rlt.bench", "rlt.commands", "rlt.cli")),

@@ -117,7 +117,13 @@ def test_watchdog_holds_when_the_next_chunk_is_late_and_resumes_on_it():
     rig.tick(2)
     assert len(rig.commands) == n  # the stop point is sent once
     rig.answer([[0.0, 0.002, 0, 0]] * 4, delay_ms=200)
-    assert rig.tick().command.positions[0][1] == pytest.approx(0.002) and rig.ex.holding == ""
+    out = rig.tick()
+    assert out.command.positions[0][1] == pytest.approx(0.002) and rig.ex.holding == ""
+    # what /diagnostics reports: 5 control steps without a fresh chunk, 5 executed; the first row of the late
+    # chunk names its request (observation -> first row: the 5 missed periods and its own)
+    assert (rig.ex.steps_missed, rig.ex.steps_executed) == (5, 5)
+    assert out.first_row_of == rig.requests[-1].stamp_ns and rig.now - out.first_row_of == 6 * PERIOD
+    assert rig.tick().first_row_of is None  # the chunk's later rows
 
 
 def test_stale_out_of_order_duplicate_and_foreign_chunks_are_refused():

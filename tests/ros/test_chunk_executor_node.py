@@ -5,6 +5,7 @@ import time
 
 import numpy as np
 import pytest
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rlt_msgs.msg import ActionChunk, ChunkRequest, EpisodeEvent
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory
@@ -56,6 +57,8 @@ def test_executor_respects_limits_and_holds_when_chunks_stop(ros, spawn):
     events = []
     node.create_subscription(ChunkRequest, "chunk_request", requests.append, qos.CONTROL)
     node.create_subscription(EpisodeEvent, "episode/events", lambda m: events.append(m.event), qos.EVENTS)
+    reports: list[DiagnosticStatus] = []
+    node.create_subscription(DiagnosticArray, "/diagnostics", lambda m: reports.extend(m.status), 10)
     chunks = node.create_publisher(ActionChunk, "action_chunk", qos.CONTROL)
     operator = node.create_publisher(EpisodeEvent, "teleop/events", qos.CONTROL)
     ros.spin_until(
@@ -118,3 +121,16 @@ def test_executor_respects_limits_and_holds_when_chunks_stop(ros, spawn):
     assert (np.abs(firsts[:, 0]) <= 0.02 + 1e-9).all() and firsts[:, 0].max() == pytest.approx(0.02)
     assert np.allclose(held[1][0], firsts[-2]), "the hold is at the last commanded target"
     assert "dropped a message on /action_chunk (1 dropped): ValueError: ActionChunk.data" in executor.output()
+    # /diagnostics: three first rows timed from their observations, the watchdog's missed steps, a warning naming it
+
+    def watchdog_report() -> dict[str, str] | None:
+        mine = [s for s in reports if s.name == "/chunk_executor"]
+        values = {kv.key: kv.value for kv in mine[-1].values} if mine else {}
+        return values if values.get("obs_to_first_row_n") == "3" and int(values.get("steps_missed", 0)) > 0 else None
+
+    ros.spin_until(watchdog_report, 5, lambda: f"the executor's diagnostics\n{reports[-3:]}")
+    last = [s for s in reports if s.name == "/chunk_executor"][-1]
+    assert last.level == DiagnosticStatus.WARN and "no fresh chunk" in last.message
+    values = watchdog_report()
+    assert int(values["steps_executed"]) == 15 and 0 < float(values["fresh_chunk_share"]) < 1
+    assert 0 < float(values["obs_to_first_row_p50_ms"]) <= float(values["obs_to_first_row_p99_ms"])

@@ -95,6 +95,8 @@ class ExecutorOutput:
     events: list[EpisodeEvent] = dataclasses.field(default_factory=list)
     hold_reason: str = ""  # non-empty when this output starts holding position, with why
     limited: tuple[str, ...] = ()  # safety limits that changed this tick's row
+    # the stamp (ns) of the request whose chunk's first row this tick commands: observation -> first row latency
+    first_row_of: int | None = None
 
 
 class ChunkExecutor(ProtocolDriver):
@@ -121,9 +123,12 @@ class ChunkExecutor(ProtocolDriver):
         self._rows: list[np.ndarray] = []  # rows of the current chunk still to execute
         self._mode = "ee"  # "ee" or "joint": what the current chunk's rows are
         self._source = Source.VLA
-        self._next: tuple[list[np.ndarray], str, Source] | None = None  # accepted chunk waiting for its turn
+        # accepted chunk waiting for its turn: rows, their mode, who chose them, the stamp of the request it answers
+        self._next: tuple[list[np.ndarray], str, Source, int] | None = None
         self._refresh = False  # the pending request's answer came too late: ask again with a fresh observation
         self.rejected = 0  # chunks refused so far
+        self.steps_executed = 0  # control steps that executed a row, over all episodes
+        self.steps_missed = 0  # control steps of a running episode with no fresh chunk to execute (watchdog)
 
     @property
     def step_count(self) -> int:
@@ -183,7 +188,7 @@ class ChunkExecutor(ProtocolDriver):
             raise
         rows = [np.asarray(r, np.float64) for r in self.protocol.accept(chunk)]
         mode = "ee" if tuple(chunk.axis_names) == self.cfg.action_axes else "joint"
-        self._next = (rows, mode, Source(chunk.source))
+        self._next = (rows, mode, Source(chunk.source), chunk.stamp_ns)
 
     # ------------------------------------------------------------------ the control tick
     def tick(self, now_ns: int) -> ExecutorOutput:
@@ -219,12 +224,14 @@ class ChunkExecutor(ProtocolDriver):
         if self._refresh and self.protocol.pending is None and self._next is None:
             self._refresh = False
             out.requests.append(self.protocol.request(now_ns, need_chunk=True))
+        first_of = None
         if not self._rows and self._next is not None:
-            self._rows, self._mode, self._source = self._next
+            self._rows, self._mode, self._source, first_of = self._next
             self._next = None
         if not self._rows:
             if not self.step_count:
                 return self._hold(out, "waiting for the episode's first chunk")
+            self.steps_missed += 1
             return self._hold(out, "no fresh chunk before the current one ran out (watchdog)")
         row = self._rows.pop(0)
         try:
@@ -236,6 +243,8 @@ class ChunkExecutor(ProtocolDriver):
             return self._hold(out, f"unsafe row dropped with its chunk: {exc}")
         self._record(self.q_cmd, safe.target)
         self.q_cmd = safe.target
+        self.steps_executed += 1
+        out.first_row_of = first_of
         self.holding = ""
         out.limited = safe.limited
         out.command = self._lookahead(safe.target)

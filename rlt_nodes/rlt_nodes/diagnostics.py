@@ -1,0 +1,41 @@
+"""Publishes a node's `rlt.diagnostics.Health` on `/diagnostics` once a second (diagnostic_msgs/DiagnosticArray).
+
+`/diagnostics` is the standard ROS topic for it: `rqt_robot_monitor`, Foxglove and `ros2 topic echo` read it, and
+`rlt bench realtime` collects it. One DiagnosticStatus per node, named by its fully qualified name; level WARN
+while `health.warning` says what is wrong, else OK. The period runs on the steady clock, so a node under sim time
+reports too.
+"""
+
+from __future__ import annotations
+
+import socket
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.clock import Clock, ClockType
+from rclpy.node import Node
+from rclpy.qos import QoSProfile
+
+from rlt.diagnostics import Health
+
+TOPIC = "/diagnostics"  # absolute: the one standard topic every monitor reads
+PERIOD_S = 1.0  # s between two reports
+
+
+def status_of(name: str, health: Health) -> DiagnosticStatus:
+    """The DiagnosticStatus of `health` for the node `name`."""
+    level = DiagnosticStatus.WARN if health.warning else DiagnosticStatus.OK
+    values = [KeyValue(key=k, value=v) for k, v in health.snapshot().items()]
+    return DiagnosticStatus(level=level, name=name, message=health.warning or "OK", hardware_id=socket.gethostname(),
+                            values=values)
+
+
+def publish_diagnostics(node: Node, health: Health) -> None:
+    """Report `health` on /diagnostics every PERIOD_S s of the steady clock, stamped with the node's clock."""
+    pub = node.create_publisher(DiagnosticArray, TOPIC, QoSProfile(depth=10))
+
+    def report() -> None:
+        msg = DiagnosticArray(status=[status_of(node.get_fully_qualified_name(), health)])
+        msg.header.stamp = node.get_clock().now().to_msg()
+        pub.publish(msg)
+
+    node.create_timer(PERIOD_S, report, clock=Clock(clock_type=ClockType.STEADY_TIME))
