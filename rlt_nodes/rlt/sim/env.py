@@ -186,22 +186,42 @@ class PegInsertEnv:
             raise ValueError(f"action must have shape ({ACTION_DIM},) = {AXIS_NAMES}, got shape {delta.shape}")
         if not np.isfinite(delta).all():
             raise ValueError(f"action must be finite, got {delta.tolist()} for {AXIS_NAMES}")
-        m, d = self.model, self.data
+        d = self.data
         target = d.ctrl.copy()  # float64[6], servo targets in JOINT_NAMES order
         target[:ACTION_DIM] += np.clip(delta, -self._step_bound, self._step_bound)
         target[ACTION_DIM:] = 0.0  # pitch and roll held level
         joints = d.qpos[: len(JOINT_NAMES)]
         d.ctrl[:] = np.clip(target, joints - _TARGET_LEAD, joints + _TARGET_LEAD)
-        for _ in range(self.cfg.substeps):
-            mujoco.mj_step(m, d)
-            if d.ncon:
-                self._penetration = max(self._penetration, -float(d.contact.dist.min()))
+        self._physics(self.cfg.substeps)
         self._t += 1
         success = self.success()
         truncated = not success and self._t >= self._max_steps
         self._done = success or truncated
         info = {"success": success, "duration": self._t, "max_steps": self._max_steps, "mode": self._mode}
         return StepResult(self._observe(), float(success), success, truncated, info)
+
+    def drive(self, target: np.ndarray, substeps: int) -> None:
+        """Run `substeps` physics steps towards absolute servo targets (float[6], m and rad, JOINT_NAMES order), each
+        kept within 1 cm / 0.1 rad of its joint as `step` keeps them. For a position-controlled arm
+        (`rlt.sim.arm.SimArm`): no episode bookkeeping (step count, time limit, success); the caller judges."""
+        if not self._mode:
+            raise RuntimeError("drive() needs a scene: call reset() first")
+        target = np.asarray(target, dtype=np.float64)
+        if target.shape != (len(JOINT_NAMES),) or not np.isfinite(target).all():
+            raise ValueError(f"target must be {len(JOINT_NAMES)} finite values ({JOINT_NAMES}), got {target.tolist()}")
+        if substeps < 1:
+            raise ValueError(f"substeps={substeps}: must be >= 1")
+        joints = self.data.qpos[: len(JOINT_NAMES)]
+        self.data.ctrl[:] = np.clip(target, joints - _TARGET_LEAD, joints + _TARGET_LEAD)
+        self._physics(substeps)
+
+    def _physics(self, substeps: int) -> None:
+        """`substeps` MuJoCo steps, tracking the deepest contact penetration."""
+        m, d = self.model, self.data
+        for _ in range(substeps):
+            mujoco.mj_step(m, d)
+            if d.ncon:
+                self._penetration = max(self._penetration, -float(d.contact.dist.min()))
 
     def extend(self, steps: int) -> None:
         """Give the current episode `steps` more control steps, also after it was truncated (an operator who takes
