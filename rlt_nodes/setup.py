@@ -5,6 +5,7 @@ from setuptools import find_packages, setup
 PACKAGE = "rlt_nodes"
 NODES = ["sim_driver", "sim_camera", "vla", "actor", "learner", "realsense", "chunk_executor", "operator"]
 NODES += ["joystick", "teleop", "sim_human", "bag_recorder", "bag_player"]  # teleop and bags
+NODES += ["sim_arm"]  # the rehearsal: a simulated ros2_control arm with cameras
 
 setup(
     name=PACKAGE,

@@ -6,6 +6,7 @@ import pytest
 pytest.importorskip("mujoco")
 
 from rlt.robot.executor import SIM_JOINTS, Command
+from rlt.seeds import TRAINING
 from rlt.sim.arm import ArmConfig, JudgeConfig, SimArm, SimJudge
 from rlt.sim.config import SimConfig
 from rlt.sim.env import PegInsertEnv
@@ -136,7 +137,7 @@ def test_the_judge_starts_hands_off_and_calls_the_time_limit():
         arm.advance(4500 * MS)
         assert judge.judge(4600 * MS) == []  # reset at 4.5 s, START half a second later
         (event, detail), = judge.judge(5000 * MS)
-        assert event is Event.START and "seed 1" in detail
+        assert event is Event.START and f"seed {TRAINING.first + 1}" in detail
         assert judge.outcomes == {"RESET": 1}
         assert SimJudge(arm, JudgeConfig(enabled=False)).judge(10_000 * MS) == []
 
@@ -162,5 +163,10 @@ def test_the_judge_sees_the_peg_go_in():
 
 def test_the_arm_renders_its_cameras():
     with PegInsertEnv(SimConfig(image_size=16)) as env:
-        images = SimArm(env, ArmConfig()).render()
+        arm = SimArm(env, ArmConfig())
+        images = arm.render()
         assert set(images) == {"front", "wrist"} and all(i.shape == (16, 16, 3) for i in images.values())
+        intrinsics = arm.intrinsics()
+        assert intrinsics["front"].fy == pytest.approx(8 / np.tan(np.radians(40) / 2))  # the scene's 40 deg
+        assert intrinsics["wrist"].fy == pytest.approx(8 / np.tan(np.radians(50) / 2))  # SimConfig.wrist_fovy
+        assert (intrinsics["front"].width, intrinsics["front"].ppx) == (16, 7.5)

@@ -29,6 +29,8 @@ import numpy as np
 
 from rlt.config import Config
 from rlt.robot.executor import SIM_JOINTS, Command
+from rlt.robot.imaging import Intrinsics
+from rlt.seeds import TRAINING
 from rlt.sim.config import MODES, SimConfig
 from rlt.sim.env import PegInsertEnv
 from rlt.sim.scene import JOINT_NAMES
@@ -49,7 +51,7 @@ class ArmConfig(Config):
     control_hz: float = 100.0  # Hz, the controller manager's update rate: trajectory samples and joint_states
     camera_hz: float = 30.0  # Hz, camera frames, as the robot's RealSense streams them
     mode: str = "critical"  # scene of each episode: "critical" near the hole (as the sim session trains), or "full"
-    seed: int = 0  # episode k's scene is reset with seed + k (the same scenes as the sim session's seeds)
+    seed: int = TRAINING.first  # episode k's scene is reset with seed + k: online RL trains on the training range
     reset_delay_s: float = 0.5  # s after an episode's end before its scene is reset: the executor's stop point lands
     max_lag_s: float = 0.2  # s: physics this far behind the wall clock skips ahead instead of catching up
 
@@ -196,6 +198,16 @@ class SimArm:
     def render(self) -> dict[str, np.ndarray]:
         """camera -> uint8[H, W, 3] of the current state."""
         return self.env.render_cameras()
+
+    def intrinsics(self) -> dict[str, Intrinsics]:
+        """camera -> the pinhole intrinsics of its images (MuJoCo's: square pixels, centred, no distortion)."""
+        size = self.env.cfg.image_size
+        out = {}
+        for camera in self.env.cfg.cameras:
+            fovy = float(self.env.model.camera(camera).fovy[0])  # deg, vertical
+            f = size / 2 / np.tan(np.radians(fovy) / 2)
+            out[camera] = Intrinsics(size, size, f, f, (size - 1) / 2, (size - 1) / 2)
+        return out
 
 
 class SimJudge:
