@@ -10,7 +10,8 @@ import pytest
 
 from rlt.app.launch import LAUNCH_DIR, Launch, NodeSpec, Supervisor, load_session, param_text, parse_overrides, plan
 
-SESSIONS = ("sim", "sim_eval", "robot", "robot_split", "robot_learner", "sim_human", "sim_teleop", "replay")
+SESSIONS = ("sim", "sim_eval", "robot", "robot_split", "robot_learner", "rehearsal", "sim_human", "sim_teleop",
+            "replay")
 
 
 class _Recorder:
@@ -120,7 +121,8 @@ def test_supervisor_clean_exit_is_zero():
 
 
 def test_only_the_node_that_commands_the_arm_is_required():
-    arm = {"sim_driver", "chunk_executor", "bag_player"}  # the player is the replay session's clock and data
+    # the player is the replay session's clock and data; sim_arm is the rehearsal's arm itself (its hardware)
+    arm = {"sim_driver", "chunk_executor", "bag_player", "sim_arm"}
     for name in SESSIONS:
         for node in load_session(name).nodes:
             assert node.required == (node.executable in arm), (name, node.name)

@@ -67,3 +67,60 @@ def test_the_split_sessions_cover_the_robot_session():
     assert {n.name for n in split.nodes} | {n.name for n in learner.nodes} == {n.name for n in robot.nodes}
     assert [n.name for n in learner.nodes] == ["learner"] and "learner" not in {n.name for n in split.nodes}
     assert robot.params_file == split.params_file == learner.params_file
+
+
+# what launch/config/rehearsal.yaml may change of robot.yaml, by node and dotted parameter (a trailing ".*": the whole
+# node): the hardware the simulated arm replaces, and where the learner keeps its state (sim data must never resume
+# into the robot's learner)
+REHEARSAL_HARDWARE = ("camera_front.*", "camera_wrist.*", "sim_arm.*", "learner.checkpoint_dir")
+
+
+def _flat(block: dict, prefix: str = "") -> dict[str, object]:
+    out = {}
+    for key, value in block.items():
+        name = f"{prefix}{key}"
+        out.update(_flat(value, f"{name}.") if isinstance(value, dict) else {name: value})
+    return out
+
+
+def test_the_rehearsal_differs_from_the_robot_only_in_hardware_fields():
+    files = {}
+    for name in ("robot", "rehearsal"):
+        with open(LAUNCH_DIR / "config" / f"{name}.yaml") as f:
+            files[name] = {f"{node}.{k}": v for node, block in yaml.safe_load(f).items()
+                           for k, v in _flat(block["ros__parameters"]).items()}
+    robot, rehearsal = files["robot"], files["rehearsal"]
+    differ = {k for k in robot.keys() | rehearsal.keys() if robot.get(k, "<absent>") != rehearsal.get(k, "<absent>")}
+
+    def hardware(key: str) -> bool:
+        return any(key.startswith(h[:-1]) if h.endswith(".*") else key == h for h in REHEARSAL_HARDWARE)
+
+    assert {k for k in differ if not hardware(k)} == set(), "rehearsal.yaml must keep robot.yaml's values"
+    assert any(k.startswith("sim_arm.") for k in differ) and "learner.checkpoint_dir" in differ
+    # the session: the robot's nodes with the simulated arm in place of the cameras (and no gamepad reader)
+    robot_nodes = {n.name: n for n in load_session("robot").nodes}
+    session = load_session("rehearsal")
+    assert session.params_file.name == "rehearsal.yaml"
+    for node in session.nodes:
+        assert node.name == "sim_arm" or node == robot_nodes[node.name], node
+    assert set(robot_nodes) - {n.name for n in session.nodes} == {"camera_front", "camera_wrist", "joystick"}
+
+
+def test_the_simulated_arm_serves_what_the_robot_nodes_expect():
+    import pytest
+
+    pytest.importorskip("mujoco")  # the arm's configs live beside it, in rlt.sim.arm
+    from rlt.sim.arm import ArmConfig, JudgeConfig, SimArm
+    from rlt.sim.config import SimConfig
+
+    with open(LAUNCH_DIR / "config" / "rehearsal.yaml") as f:
+        doc = yaml.safe_load(f)
+    arm = doc["sim_arm"]["ros__parameters"]
+    sim = SimConfig.from_dict(arm["sim"])
+    ArmConfig.from_dict(arm["arm"])
+    JudgeConfig.from_dict(arm["judge"])
+    vla, executor = doc["vla"]["ros__parameters"], doc["chunk_executor"]["ros__parameters"]
+    assert sim.cameras == tuple(vla["cameras"]) and sim.image_size == vla["image_size"]
+    assert arm["controller_topic"] == executor["controller_topic"]
+    assert arm["operator_topic"] == executor["operator_topic"]
+    assert tuple(executor["executor"]["joint_names"]) == tuple(vla["joint_names"]) == SimArm.joint_names
