@@ -14,7 +14,7 @@ import dataclasses
 from typing import Any
 
 from rclpy.node import Node
-from rlt_msgs.msg import ActionChunk, ChunkRequest, EpisodeEvent
+from rlt_msgs.msg import ActionChunk, ChunkRequest, EpisodeEvent, VlaOutput
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory
 
@@ -57,6 +57,8 @@ class ChunkExecutorNode(Node):
         self.pub_events = self.create_publisher(EpisodeEvent, "episode/events", qos.EVENTS)
         subscribe(self, JointState, "joint_states", self.on_joints, qos.SENSOR)
         subscribe(self, ActionChunk, "action_chunk", self.on_chunk, qos.CONTROL)
+        # only the stamps: which request the VLA answered tells a stalled VLA from a stalled actor
+        subscribe(self, VlaOutput, "vla/output", self.on_vla_output, qos.VLA_OUTPUT)
         subscribe(self, EpisodeEvent, operator_topic, self.on_operator, qos.CONTROL)
         self.create_timer(1.0 / cfg.control_hz, self.tick)
         # latencies from the observation (the request's stamp): chunk accepted, its first row commanded
@@ -77,6 +79,9 @@ class ChunkExecutorNode(Node):
             self.get_logger().debug(f"joint_states ignored: {exc}")
             return
         self.core.on_joint_state(position, self.now_ns())
+
+    def on_vla_output(self, msg: VlaOutput) -> None:
+        self.core.on_vla_output(convert.stamp_to_ns(msg.header.stamp))
 
     def on_chunk(self, msg: ActionChunk) -> None:
         chunk, now = convert.chunk_from_msg(msg), self.now_ns()
@@ -99,15 +104,20 @@ class ChunkExecutorNode(Node):
     def publish(self, out: ExecutorOutput) -> None:
         if out.first_row_of is not None:
             self.health.latency("obs_to_first_row", (self.now_ns() - out.first_row_of) * 1e-9)
+        if out.stall:
+            self.get_logger().warning(f"stall: {out.stall}; the arm holds until it answers")
+        if out.resumed:
+            self.get_logger().info(f"stall over: {out.resumed}")
         if out.hold_reason:
             self.health.count("holds")
             self.get_logger().warning(f"holding position: {out.hold_reason}")
         core = self.core
-        self.health.warning = core.holding if core.running and core.holding else ""
+        stalled = f"{core.stalled} silent" if core.stalled else ""
+        self.health.warning = stalled or (core.holding if core.running and core.holding else "")
         done = core.steps_executed + core.steps_missed
         self.health.gauges |= {"steps_executed": core.steps_executed, "steps_missed": core.steps_missed,
                                "fresh_chunk_share": core.steps_executed / done if done else 1.0,
-                               "episode": core.episode_id}
+                               "episode": core.episode_id, "stalls": core.stalls}
         if out.command is not None:
             self.pub_trajectory.publish(convert.joint_trajectory_to_msg(self.joints, out.command))
         for event in out.events:

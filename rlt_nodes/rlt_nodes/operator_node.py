@@ -11,6 +11,7 @@ import sys
 import time
 
 import rclpy
+from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.utilities import remove_ros_args
 from rlt_msgs.msg import EpisodeEvent
@@ -43,7 +44,11 @@ def main(argv: list[str] | None = None) -> int:
             rclpy.spin_once(node, timeout_sec=0.1)
         stamp = node.get_clock().now().nanoseconds
         pub.publish(convert.event_to_msg(Event(Kind[args[0].upper()], detail="command line", stamp_ns=stamp)))
-        time.sleep(0.2)  # let the reliable sample go out before the participant leaves
+        # reliable: the sample stays until every matched reader acknowledged it, which also covers a reader that
+        # had not yet matched this writer when it was sent (discovery is not symmetric); leaving earlier loses it
+        if not pub.wait_for_all_acked(Duration(seconds=5.0)):
+            print(f"operator: {args[0].upper()} not acknowledged within 5 s on {pub.topic_name}", file=sys.stderr)
+            return 1
         print(f"operator: {args[0].upper()} sent on {pub.topic_name}")
         return 0
     finally:

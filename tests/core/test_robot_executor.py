@@ -163,6 +163,30 @@ def test_an_unanswered_request_is_renewed():
     assert len(rig.requests) == 2 and rig.requests[1].stamp_ns > first.stamp_ns
 
 
+def test_a_silent_producer_is_named_once_within_a_chunk_period_and_the_arm_resumes():
+    """C = 4 at 20 Hz: one chunk period is 0.2 s. The VLA's answers (vla/output stamps) tell which node stopped."""
+    rig = Rig()
+    rig.operator(Event.START)
+    rig.answer([[0.002, 0, 0, 0]] * 4)
+    rig.tick(4)  # the chunk runs out; its boundary request goes unanswered: the VLA is stopped
+    stalls = [rig.tick().stall for _ in range(6)]
+    noticed = [s for s in stalls if s]
+    assert len(noticed) == 1 and noticed[0].startswith("vla/output silent for 0.25 s") and stalls.index(noticed[0]) == 4
+    assert rig.ex.stalled == "vla/output" and rig.ex.stalls == 1
+    # the VLA answers the renewed request, the actor does not: a new stall after the next chunk names action_chunk
+    rig.tick(6)  # the unanswered request expires (max_chunk_age_s) and is renewed
+    request = rig.requests[-1]
+    rig.ex.on_vla_output(request.stamp_ns)
+    rig.answer([[0.0, 0.002, 0, 0]] * 4, request, delay_ms=0)
+    out = rig.tick()
+    assert out.resumed == "vla/output is back: executing its chunk" and rig.ex.stalled == ""
+    rig.tick(3)
+    rig.ex.on_vla_output(rig.requests[-1].stamp_ns)
+    stalls = [rig.tick().stall for _ in range(6)]
+    assert [s.split(" silent")[0] for s in stalls if s] == ["action_chunk"] and rig.ex.stalls == 2
+    assert sum(h.startswith("no fresh chunk") for h in rig.holds) == 2  # the hold itself: once per stall
+
+
 def test_stale_joint_states_and_tracking_errors_hold():
     rig = Rig()
     rig.operator(Event.START)
@@ -170,7 +194,10 @@ def test_stale_joint_states_and_tracking_errors_hold():
     rig.tick()
     rig.now += 300 * MS  # no joint state for 0.3 s
     out = rig.absorb(rig.ex.tick(rig.now))
-    assert "joint states are 0.300 s old" in out.hold_reason
+    assert "joint_states silent: the newest is 0.300 s old" in out.hold_reason
+    rig.now += PERIOD
+    again = rig.absorb(rig.ex.tick(rig.now))  # older still: the same hold, not a new stop point or log line
+    assert again.command is None and not again.hold_reason and rig.holds.count(out.hold_reason) == 1
     rig.q = rig.q + np.array([0.0, 0.0, 0.0, 0.5, 0.0, 0.0])  # something pushed the wrist 0.5 rad
     out = rig.tick()
     assert out.hold_reason.startswith("tracking error 0.500") and np.allclose(out.command.positions[0], rig.q)

@@ -97,6 +97,8 @@ class ExecutorOutput:
     limited: tuple[str, ...] = ()  # safety limits that changed this tick's row
     # the stamp (ns) of the request whose chunk's first row this tick commands: observation -> first row latency
     first_row_of: int | None = None
+    stall: str = ""  # non-empty when a silent producer is first noticed: which topic stopped, for how long
+    resumed: str = ""  # non-empty when the chunk that ends a stall is executed
 
 
 class ChunkExecutor(ProtocolDriver):
@@ -119,6 +121,7 @@ class ChunkExecutor(ProtocolDriver):
         self.q_meas: np.ndarray | None = None  # float64[N], the newest measured joint positions
         self.meas_ns = 0
         self.holding = ""  # why the arm holds position ("" while it moves)
+        self._hold_key = ""  # what identifies the current hold (its stop point is sent once)
         self._episode_start_ns = 0
         self._rows: list[np.ndarray] = []  # rows of the current chunk still to execute
         self._mode = "ee"  # "ee" or "joint": what the current chunk's rows are
@@ -129,6 +132,12 @@ class ChunkExecutor(ProtocolDriver):
         self.rejected = 0  # chunks refused so far
         self.steps_executed = 0  # control steps that executed a row, over all episodes
         self.steps_missed = 0  # control steps of a running episode with no fresh chunk to execute (watchdog)
+        # liveness: one chunk period without an answer is a stall; vla/output answers tell the VLA from the actor
+        self.chunk_period_s = self.protocol.chunking.chunk_len / cfg.control_hz
+        self.stalled = ""  # the silent topic while a stall lasts
+        self.stalls = 0  # stalls noticed so far
+        self._waiting_since: int | None = None  # stamp of the oldest unanswered request since the last chunk
+        self._vla_answered = 0  # newest request stamp the VLA answered (vla/output)
 
     @property
     def step_count(self) -> int:
@@ -142,6 +151,10 @@ class ChunkExecutor(ProtocolDriver):
         return None if pending is None else pending.stamp_ns
 
     # ------------------------------------------------------------------ inputs
+    def on_vla_output(self, request_stamp_ns: int) -> None:
+        """The VLA answered the request of this stamp (its `vla/output`): a stall past it is the actor's."""
+        self._vla_answered = max(self._vla_answered, request_stamp_ns)
+
     def on_joint_state(self, position: np.ndarray, stamp_ns: int) -> None:
         """Measured positions float[N] in `joint_names` order."""
         position = np.asarray(position, np.float64)
@@ -189,6 +202,7 @@ class ChunkExecutor(ProtocolDriver):
         rows = [np.asarray(r, np.float64) for r in self.protocol.accept(chunk)]
         mode = "ee" if tuple(chunk.axis_names) == self.cfg.action_axes else "joint"
         self._next = (rows, mode, Source(chunk.source), chunk.stamp_ns)
+        self._waiting_since = None
 
     # ------------------------------------------------------------------ the control tick
     def tick(self, now_ns: int) -> ExecutorOutput:
@@ -202,7 +216,8 @@ class ChunkExecutor(ProtocolDriver):
                 self._begin(out, now_ns, "auto start")
         state_age_s = (now_ns - self.meas_ns) * 1e-9
         if state_age_s > self.cfg.max_state_age_s:
-            return self._hold(out, f"joint states are {state_age_s:.3f} s old (> {self.cfg.max_state_age_s})")
+            return self._hold(out, f"joint_states silent: the newest is {state_age_s:.3f} s old "
+                                   f"(> {self.cfg.max_state_age_s})", key="stale joint states")
         error = float(np.max(np.abs(self.q_meas - self.q_cmd)))
         if self.safety.max_tracking_error and error > self.safety.max_tracking_error:
             self.q_cmd = self.q_meas.copy()  # hold where the arm is, not where it was told to be
@@ -224,6 +239,7 @@ class ChunkExecutor(ProtocolDriver):
         if self._refresh and self.protocol.pending is None and self._next is None:
             self._refresh = False
             out.requests.append(self.protocol.request(now_ns, need_chunk=True))
+        self._check_liveness(out, now_ns)
         first_of = None
         if not self._rows and self._next is not None:
             self._rows, self._mode, self._source, first_of = self._next
@@ -245,7 +261,9 @@ class ChunkExecutor(ProtocolDriver):
         self.q_cmd = safe.target
         self.steps_executed += 1
         out.first_row_of = first_of
-        self.holding = ""
+        if first_of is not None and self.stalled:
+            out.resumed, self.stalled = f"{self.stalled} is back: executing its chunk", ""
+        self.holding = self._hold_key = ""
         out.limited = safe.limited
         out.command = self._lookahead(safe.target)
         if not self._rows and self._next is None and self.protocol.pending is None:
@@ -270,12 +288,29 @@ class ChunkExecutor(ProtocolDriver):
         velocities[:-1] = (positions[1:] - positions[:-1]) / self.dt
         return Command(positions, velocities, self.dt * np.arange(1, len(points) + 1))
 
-    def _hold(self, out: ExecutorOutput, reason: str) -> ExecutorOutput:
-        """Stop at the current target; the stop point is sent once per hold reason."""
-        if self.holding != reason and self.q_cmd is not None:
+    def _check_liveness(self, out: ExecutorOutput, now_ns: int) -> None:
+        """A request unanswered for one chunk period is a stall, reported once, naming the silent topic."""
+        pending = self.protocol.pending
+        if pending is not None and self._waiting_since is None:
+            self._waiting_since = pending.stamp_ns
+        if self._waiting_since is None or self.stalled:
+            return
+        age_s = (now_ns - self._waiting_since) * 1e-9
+        if age_s > self.chunk_period_s:
+            vla_answered = self._vla_answered >= self._waiting_since
+            self.stalled = "action_chunk" if vla_answered else "vla/output"
+            self.stalls += 1
+            out.stall = (f"{self.stalled} silent for {age_s:.2f} s (> one chunk period, {self.chunk_period_s:g} s): "
+                         + ("the VLA answered, the actor did not" if vla_answered else "the VLA has not answered"))
+
+    def _hold(self, out: ExecutorOutput, reason: str, key: str = "") -> ExecutorOutput:
+        """Stop at the current target; the stop point is sent once per hold `key` (default: the reason itself; a
+        reason that states a changing age passes a fixed key, so it is one hold, logged once)."""
+        key = key or reason
+        if self._hold_key != key and self.q_cmd is not None:
             out.command = Command(self.q_cmd[None].copy(), np.zeros((1, self.q_cmd.size)), np.array([self.dt]))
             out.hold_reason = reason
-        self.holding = reason
+        self.holding, self._hold_key = reason, key
         return out
 
     def _record(self, q_before: np.ndarray, q_after: np.ndarray) -> None:
@@ -287,6 +322,7 @@ class ChunkExecutor(ProtocolDriver):
     def _begin(self, out: ExecutorOutput, now_ns: int, detail: str) -> None:
         self._episode_start_ns = now_ns
         self._rows, self._next, self._refresh, self._mode = [], None, False, "ee"
+        self._waiting_since, self.stalled = None, ""
         if self.q_meas is not None:
             self.q_cmd = self.q_meas.copy()
         out.events += self.protocol.begin(now_ns, detail)
@@ -301,3 +337,5 @@ class ChunkExecutor(ProtocolDriver):
         out.events.append(ev)
         out.requests.append(request)
         self._rows, self._next, self._refresh = [], None, False
+        self._waiting_since, self.stalled = None, ""
+
