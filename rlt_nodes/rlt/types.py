@@ -58,6 +58,8 @@ class ActionChunk:
     stamp_ns: int = 0
     frame_id: str = ""
     policy_version: int = -1  # actor weights version that produced it; -1: none (VLA, human, untrained actor)
+    vla_ns: int = 0  # when the VLA pass it came from finished (ns, clock of stamp_ns); 0: no VLA stage (human)
+    sent_ns: int = 0  # when its producer published it (ns); 0: not yet
 
     def __post_init__(self) -> None:
         self.axis_names = tuple(self.axis_names)

@@ -105,6 +105,7 @@ class ActorNode(Node):
             self.pub_transition.publish(convert.transition_to_msg(transition))
         if step.chunk is not None:
             self.held, self.held_since = convert.chunk_to_msg(step.chunk), time.monotonic()
+            self.held.vla_stamp = msg.reference.vla_stamp  # the stage times travel with the chunk
             self.release()
 
     def release(self) -> None:
@@ -118,9 +119,10 @@ class ActorNode(Node):
             self.get_logger().warning(
                 f"learner still behind after {self.max_wait_s:.0f} s: acting anyway", throttle_duration_sec=30.0
             )
+        now = self.get_clock().now()
+        self.held.sent_stamp = now.to_msg()
         self.pub_chunk.publish(self.held)
-        stamp = convert.stamp_to_ns(self.held.header.stamp)
-        self.health.latency("obs_to_chunk", (self.get_clock().now().nanoseconds - stamp) * 1e-9)
+        self.health.latency("obs_to_chunk", (now.nanoseconds - convert.stamp_to_ns(self.held.header.stamp)) * 1e-9)
         self.held = None
 
 

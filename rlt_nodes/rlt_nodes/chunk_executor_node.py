@@ -61,8 +61,7 @@ class ChunkExecutorNode(Node):
         subscribe(self, VlaOutput, "vla/output", self.on_vla_output, qos.VLA_OUTPUT)
         subscribe(self, EpisodeEvent, operator_topic, self.on_operator, qos.CONTROL)
         self.create_timer(1.0 / cfg.control_hz, self.tick)
-        # latencies from the observation (the request's stamp): chunk accepted, its first row commanded
-        self.health = Health()
+        self.health = Health()  # every chunk's stage latencies (rlt.robot.executor.STAGES), holds, missed steps
         publish_diagnostics(self, self.health)
         self.get_logger().info(
             f"{len(self.joints)} joints -> {self.resolve_topic_name(topic)} at {cfg.control_hz:g} Hz, "
@@ -91,7 +90,6 @@ class ChunkExecutorNode(Node):
             self.health.count("chunks_refused")
             self.get_logger().warning(f"chunk refused: {exc}", throttle_duration_sec=1.0)
             return
-        self.health.latency("obs_to_accepted", (now - chunk.stamp_ns) * 1e-9)
 
     def on_operator(self, msg: EpisodeEvent) -> None:
         event = convert.event_from_msg(msg)
@@ -102,8 +100,8 @@ class ChunkExecutorNode(Node):
         self.publish(self.core.tick(self.now_ns()))
 
     def publish(self, out: ExecutorOutput) -> None:
-        if out.first_row_of is not None:
-            self.health.latency("obs_to_first_row", (self.now_ns() - out.first_row_of) * 1e-9)
+        for stage, seconds in out.stages.items():
+            self.health.latency(stage, seconds)
         if out.stall:
             self.get_logger().warning(f"stall: {out.stall}; the arm holds until it answers")
         if out.resumed:

@@ -243,6 +243,8 @@ def chunk_to_msg(chunk: ActionChunk) -> ActionChunkMsg:
         chunk_id=chunk.chunk_id,
         source=int(chunk.source),
         policy_version=chunk.policy_version,
+        vla_stamp=ns_to_stamp(chunk.vla_ns),
+        sent_stamp=ns_to_stamp(chunk.sent_ns),
         axis_names=list(chunk.axis_names),
         chunk_len=chunk.chunk_len,
         data=_floats(chunk.data),
@@ -262,6 +264,8 @@ def chunk_from_msg(msg: ActionChunkMsg) -> ActionChunk:
         stamp_ns=stamp_to_ns(msg.header.stamp),
         frame_id=msg.header.frame_id,
         policy_version=msg.policy_version,
+        vla_ns=stamp_to_ns(msg.vla_stamp),
+        sent_ns=stamp_to_ns(msg.sent_stamp),
     )
 
 

@@ -100,10 +100,13 @@ class VlaNode(Node):
     def serve(self) -> None:
         for obs in self.sync.pop_ready():
             began = time.perf_counter()
-            out = convert.vla_output_to_msg(self.server.answer(obs))
+            answer = self.server.answer(obs)
+            now = self.get_clock().now().nanoseconds
+            answer.reference.vla_ns = now  # the chunk carries its stage times to the executor
+            out = convert.vla_output_to_msg(answer)
             self.pub.publish(out)
             self.health.latency("forward", time.perf_counter() - began)
-            self.health.latency("obs_to_vla_output", (self.get_clock().now().nanoseconds - obs.request.stamp_ns) * 1e-9)
+            self.health.latency("obs_to_vla_output", (now - obs.request.stamp_ns) * 1e-9)
             self.answered[obs.request.stamp_ns] = out
             while len(self.answered) > 20:
                 self.answered.popitem(last=False)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rlt.bags.evaluate import evaluate_bag, load_model
-from rlt.bags.io import BagWriter, header, make_typestore
+from rlt.bags.io import BagWriter, header, make_typestore, time_msg
 from rlt.rl.config import RLConfig
 from rlt.rl.learner import Learner
 from rlt.rl.policy import ChunkPolicy
@@ -49,13 +49,15 @@ def write_bag(path, policy, store):
                     rewards=np.zeros(0, np.float32))
                 reference = t["rlt_msgs/msg/ActionChunk"](
                     header=header(store, stamp), chunk_id=k, source=0, policy_version=-1, axis_names=AXES,
+                    vla_stamp=time_msg(store, stamp + 1), sent_stamp=time_msg(store, 0),
                     chunk_len=10, data=ref.ravel())
                 out = t["rlt_msgs/msg/VlaOutput"](header=header(store, stamp), request=req, model_id="m",
                                                   reference=reference, rl_token=z, proprio=proprio)
                 bag.write("/vla/output", stamp, out)
                 chunk = t["rlt_msgs/msg/ActionChunk"](
                     header=header(store, stamp), chunk_id=k, source=int(source), policy_version=1, axis_names=AXES,
-                    chunk_len=10, data=np.asarray(data, np.float32).ravel())
+                    vla_stamp=time_msg(store, stamp + 1), sent_stamp=time_msg(store, stamp + 1), chunk_len=10,
+                    data=np.asarray(data, np.float32).ravel())
                 bag.write("/action_chunk", stamp + 1, chunk)
     return expected
 

@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from rlt.bags.io import BagReader, BagWriter, TopicQos, header, make_typestore, repair_bag
+from rlt.bags.io import BagReader, BagWriter, TopicQos, header, make_typestore, repair_bag, time_msg
 from rlt.bags.player import BagPlayer, PlayerConfig
 from rlt.bags.recorder import STATS_KEY, BagRecorder, RecorderConfig, TopicFilter
 
@@ -32,7 +32,8 @@ def samples(store, n=30):
         )
         out.append(("/camera/front/image_raw", "sensor_msgs/msg/Image", image))
         chunk = t["rlt_msgs/msg/ActionChunk"](
-            header=header(store, i), chunk_id=i, source=2, policy_version=-1, axis_names=["dx", "dy"], chunk_len=2,
+            header=header(store, i), chunk_id=i, source=2, policy_version=-1, vla_stamp=time_msg(store, 0),
+            sent_stamp=time_msg(store, i), axis_names=["dx", "dy"], chunk_len=2,
             data=np.arange(4, dtype=np.float32) * i,
         )
         out.append(("/human/action_chunk", "rlt_msgs/msg/ActionChunk", chunk))

@@ -9,7 +9,7 @@ from rlt.config import ConfigError
 from rlt.execution import Chunking
 from rlt.rl.actor_core import ActorConfig, ActorCore
 from rlt.rl.config import RLConfig
-from rlt.robot.executor import ChunkExecutor, ChunkRejected, ExecutorConfig
+from rlt.robot.executor import STAGES, ChunkExecutor, ChunkRejected, ExecutorConfig, stage_latencies
 from rlt.robot.safety import SafetyConfig
 from rlt.types import ActionChunk, ChunkRequest, Event, Phase, Source, Terminal, VlaOutput
 
@@ -60,8 +60,9 @@ class Rig:
 
     def answer(self, rows, request: ChunkRequest | None = None, axes=AXES, delay_ms: int = 20, source=Source.ACTOR):
         request = request or self.requests[-1]
-        chunk = ActionChunk(np.asarray(rows, np.float32), axes, source, len(self.requests), request.stamp_ns)
-        self.ex.submit_chunk(chunk, request.stamp_ns + delay_ms * MS)
+        chunk = ActionChunk(np.asarray(rows, np.float32), axes, source, len(self.requests), request.stamp_ns,
+                            vla_ns=request.stamp_ns + delay_ms * MS // 2, sent_ns=request.stamp_ns + delay_ms * MS - MS)
+        self.ex.submit_chunk(chunk, request.stamp_ns + delay_ms * MS)  # the VLA took half the delay, delivery 1 ms
 
 
 def test_nothing_moves_before_an_episode_starts():
@@ -120,10 +121,17 @@ def test_watchdog_holds_when_the_next_chunk_is_late_and_resumes_on_it():
     out = rig.tick()
     assert out.command.positions[0][1] == pytest.approx(0.002) and rig.ex.holding == ""
     # what /diagnostics reports: 5 control steps without a fresh chunk, 5 executed; the first row of the late
-    # chunk names its request (observation -> first row: the 5 missed periods and its own)
+    # chunk times each stage from the times it carries (observation -> first row: the 5 missed periods and its own)
     assert (rig.ex.steps_missed, rig.ex.steps_executed) == (5, 5)
-    assert out.first_row_of == rig.requests[-1].stamp_ns and rig.now - out.first_row_of == 6 * PERIOD
-    assert rig.tick().first_row_of is None  # the chunk's later rows
+    stages = out.stages
+    assert set(stages) == set(STAGES) and stages["obs_to_first_row"] == pytest.approx(6 * PERIOD * 1e-9)
+    assert stages["obs_to_vla_output"] == pytest.approx(0.1)
+    assert stages["vla_output_to_chunk_sent"] == pytest.approx(0.099)
+    assert stages["chunk_sent_to_accepted"] == pytest.approx(0.001)
+    assert sum(stages.values()) - stages["obs_to_first_row"] == pytest.approx(stages["obs_to_first_row"])
+    assert rig.tick().stages == {}  # the chunk's later rows
+    human = stage_latencies(ActionChunk(np.zeros((1, 4)), AXES, Source.HUMAN, 1, 0, sent_ns=5 * MS), 6 * MS, 9 * MS)
+    assert set(human) == {"chunk_sent_to_accepted", "accepted_to_first_row", "obs_to_first_row"}  # no VLA stage
 
 
 def test_stale_out_of_order_duplicate_and_foreign_chunks_are_refused():

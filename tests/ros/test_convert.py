@@ -41,6 +41,8 @@ def chunk(c=10, source=Source.ACTOR):
         stamp_ns=1_500_000_123,
         frame_id="base",
         policy_version=3,
+        vla_ns=1_520_000_000,
+        sent_ns=1_530_000_456,
     )
 
 

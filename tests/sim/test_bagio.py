@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from ruamel.yaml import YAML
 
-from rlt.bags.io import MSGS_DIR_ENV, BagReader, BagWriter, find_msg_dir, header, make_typestore
+from rlt.bags.io import MSGS_DIR_ENV, BagReader, BagWriter, find_msg_dir, header, make_typestore, time_msg
 
 # The hash ROS 2 itself publishes for std_msgs/msg/String (REP 2011 type description hash).
 STRING_RIHS01 = "RIHS01_df668c740482bbd48fb39d76a70dfd4bd59db1288021743503259e948f6b1a18"
@@ -38,6 +38,8 @@ def test_round_trip_with_nested_types_hashes_and_metadata(tmp_path, store):
         chunk_id=9,
         source=chunk_cls.SOURCE_HUMAN,
         policy_version=-1,
+        vla_stamp=time_msg(store, 0),
+        sent_stamp=time_msg(store, 7),
         axis_names=["dx", "dy"],
         chunk_len=2,
         data=np.arange(4, dtype=np.float32),
@@ -105,6 +107,26 @@ def test_writer_errors_name_the_problem(tmp_path, store):
             bag.write("c", 0, store.types["std_msgs/msg/String"](data=""))
     with pytest.raises(RuntimeError, match="not open"):
         BagWriter(tmp_path / "other", store).add_topic("a", "std_msgs/msg/String")
+
+
+def test_a_bag_recorded_with_older_message_definitions_still_reads(tmp_path, store):
+    """A lab's bags outlive a change of rlt_msgs: the reader decodes with the definitions the bag stores."""
+    old_dir = tmp_path / "msg"
+    shutil.copytree(find_msg_dir(), old_dir)
+    chunk_msg = old_dir / "ActionChunk.msg"  # the definition before the stage times were added
+    chunk_msg.write_text(re.sub(r"builtin_interfaces/Time (vla|sent)_stamp\n", "", chunk_msg.read_text()))
+    old = make_typestore(old_dir)
+    assert old.hash_rihs01("rlt_msgs/msg/ActionChunk") != store.hash_rihs01("rlt_msgs/msg/ActionChunk")
+    with BagWriter(tmp_path / "bag", old) as bag:
+        bag.add_topic("action", "rlt_msgs/msg/ActionChunk")
+        bag.add_topic("events", "rlt_msgs/msg/EpisodeEvent")
+        cls = old.types["rlt_msgs/msg/ActionChunk"]
+        bag.write("action", 3, cls(header=header(old, 3), chunk_id=4, source=2, policy_version=-1,
+                                   axis_names=["dx", "dy"], chunk_len=2, data=np.arange(4, dtype=np.float32)))
+    with BagReader(tmp_path / "bag", store) as bag:
+        (_, _, msg), = bag.messages(["action"])
+    assert (msg.chunk_id, msg.chunk_len, msg.axis_names) == (4, 2, ["dx", "dy"]) and not hasattr(msg, "vla_stamp")
+    np.testing.assert_array_equal(msg.data, np.arange(4, dtype=np.float32))
 
 
 def test_a_failed_recording_leaves_no_metadata(tmp_path, store):

@@ -101,11 +101,19 @@ def make_typestore(msg_dir: Path | None = None) -> Typestore:
     return store
 
 
+def _hash(store: Typestore, msgtype: str) -> str:
+    """The RIHS01 hash of `msgtype` in `store` ("" when the store does not know it)."""
+    return store.hash_rihs01(msgtype) if msgtype in store.types else ""
+
+
+def time_msg(store: Typestore, stamp_ns: int) -> Any:
+    """A `builtin_interfaces/msg/Time` for time `stamp_ns` (ns)."""
+    return store.types["builtin_interfaces/msg/Time"](sec=stamp_ns // 10**9, nanosec=stamp_ns % 10**9)
+
+
 def header(store: Typestore, stamp_ns: int, frame_id: str = "") -> Any:
     """A `std_msgs/msg/Header` for time `stamp_ns` (ns)."""
-    time_cls = store.types["builtin_interfaces/msg/Time"]
-    header_cls = store.types["std_msgs/msg/Header"]
-    return header_cls(stamp=time_cls(sec=stamp_ns // 10**9, nanosec=stamp_ns % 10**9), frame_id=frame_id)
+    return store.types["std_msgs/msg/Header"](stamp=time_msg(store, stamp_ns), frame_id=frame_id)
 
 
 class BagWriter:
@@ -211,7 +219,27 @@ class BagReader:
 
     def __enter__(self) -> BagReader:
         self._reader.open()
+        self.store = self._store_for_bag()
         return self
+
+    def _store_for_bag(self) -> Typestore:
+        """`self.store`, unless the bag was recorded with other definitions of its types (an older `rlt_msgs`):
+        then a typestore of the definitions the bag stores, so old recordings still read field by field."""
+        stale = [c for c in self._reader.connections if c.digest and c.digest != _hash(self.store, c.msgtype)]
+        if not stale:
+            return self.store
+        types: dict[str, Any] = {}
+        for c in stale:
+            if c.msgdef is None or not c.msgdef.data:
+                raise ValueError(
+                    f"{self.path}: topic {c.topic} was recorded as {c.msgtype} {c.digest}, which differs from the "
+                    f"definition here ({_hash(self.store, c.msgtype)}), and the bag does not store its definition"
+                )
+            types.update(get_types_from_msg(c.msgdef.data, c.msgtype))
+        store = get_typestore(ROS_STORE)
+        store.register(types)
+        store.register({name: fields for name, fields in self.store.fielddefs.items() if name not in store.types})
+        return store
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

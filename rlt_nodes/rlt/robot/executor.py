@@ -32,13 +32,32 @@ from rlt.robot.kinematics import Kinematics, load_kinematics
 from rlt.robot.safety import SafetyConfig, SafetyFilter, UnsafeAction
 from rlt.types import ActionChunk, ChunkRequest, EpisodeEvent, Event, Phase, Source, Terminal
 
-__all__ = ["SIM_JOINTS", "ChunkExecutor", "ChunkRejected", "Command", "ExecutorConfig", "ExecutorOutput"]
+__all__ = ["SIM_JOINTS", "STAGES", "ChunkExecutor", "ChunkRejected", "Command", "ExecutorConfig", "ExecutorOutput",
+           "stage_latencies"]
 
 # the sim robot (rlt.sim.scene.JOINT_NAMES): a Cartesian x/y/z/yaw stage plus two tilt joints; the defaults below
 # make the executor drive it, and show the format for a real arm
 SIM_JOINTS: tuple[str, ...] = ("x", "y", "z", "yaw", "pitch", "roll")
 # row-major A[4, N] of p = A q + b: (x, y, z, yaw) <- the first four joints
 SIM_EE_MAP: tuple[float, ...] = tuple(float(i == j) for i in range(4) for j in range(len(SIM_JOINTS)))
+# the stages of a chunk, each timed from the end of the one before: observation -> VLA output -> chunk sent (actor)
+# -> accepted here -> first row commanded; and the whole path
+STAGES: tuple[str, ...] = ("obs_to_vla_output", "vla_output_to_chunk_sent", "chunk_sent_to_accepted",
+                           "accepted_to_first_row", "obs_to_first_row")
+
+
+def stage_latencies(chunk: ActionChunk, accepted_ns: int, first_row_ns: int) -> dict[str, float]:
+    """Seconds per stage of `chunk` (`STAGES`), from the stage times it carries; a stage it did not go through (a
+    human chunk has no VLA pass) is left out."""
+    out = {"accepted_to_first_row": (first_row_ns - accepted_ns) * 1e-9,
+           "obs_to_first_row": (first_row_ns - chunk.stamp_ns) * 1e-9}
+    if chunk.vla_ns:
+        out["obs_to_vla_output"] = (chunk.vla_ns - chunk.stamp_ns) * 1e-9
+    if chunk.vla_ns and chunk.sent_ns:
+        out["vla_output_to_chunk_sent"] = (chunk.sent_ns - chunk.vla_ns) * 1e-9
+    if chunk.sent_ns:
+        out["chunk_sent_to_accepted"] = (accepted_ns - chunk.sent_ns) * 1e-9
+    return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,8 +114,8 @@ class ExecutorOutput:
     events: list[EpisodeEvent] = dataclasses.field(default_factory=list)
     hold_reason: str = ""  # non-empty when this output starts holding position, with why
     limited: tuple[str, ...] = ()  # safety limits that changed this tick's row
-    # the stamp (ns) of the request whose chunk's first row this tick commands: observation -> first row latency
-    first_row_of: int | None = None
+    # when this tick commands a chunk's first row: the latency (s) of each stage that made it (`STAGES`)
+    stages: dict[str, float] = dataclasses.field(default_factory=dict)
     stall: str = ""  # non-empty when a silent producer is first noticed: which topic stopped, for how long
     resumed: str = ""  # non-empty when the chunk that ends a stall is executed
 
@@ -126,8 +145,8 @@ class ChunkExecutor(ProtocolDriver):
         self._rows: list[np.ndarray] = []  # rows of the current chunk still to execute
         self._mode = "ee"  # "ee" or "joint": what the current chunk's rows are
         self._source = Source.VLA
-        # accepted chunk waiting for its turn: rows, their mode, who chose them, the stamp of the request it answers
-        self._next: tuple[list[np.ndarray], str, Source, int] | None = None
+        # accepted chunk waiting for its turn: rows, their mode, who chose them, the chunk, when it was accepted (ns)
+        self._next: tuple[list[np.ndarray], str, Source, ActionChunk, int] | None = None
         self._refresh = False  # the pending request's answer came too late: ask again with a fresh observation
         self.rejected = 0  # chunks refused so far
         self.steps_executed = 0  # control steps that executed a row, over all episodes
@@ -201,7 +220,7 @@ class ChunkExecutor(ProtocolDriver):
             raise
         rows = [np.asarray(r, np.float64) for r in self.protocol.accept(chunk)]
         mode = "ee" if tuple(chunk.axis_names) == self.cfg.action_axes else "joint"
-        self._next = (rows, mode, Source(chunk.source), chunk.stamp_ns)
+        self._next = (rows, mode, Source(chunk.source), chunk, now_ns)
         self._waiting_since = None
 
     # ------------------------------------------------------------------ the control tick
@@ -242,7 +261,7 @@ class ChunkExecutor(ProtocolDriver):
         self._check_liveness(out, now_ns)
         first_of = None
         if not self._rows and self._next is not None:
-            self._rows, self._mode, self._source, first_of = self._next
+            self._rows, self._mode, self._source, *first_of = self._next
             self._next = None
         if not self._rows:
             if not self.step_count:
@@ -260,7 +279,8 @@ class ChunkExecutor(ProtocolDriver):
         self._record(self.q_cmd, safe.target)
         self.q_cmd = safe.target
         self.steps_executed += 1
-        out.first_row_of = first_of
+        if first_of is not None:
+            out.stages = stage_latencies(*first_of, now_ns)
         if first_of is not None and self.stalled:
             out.resumed, self.stalled = f"{self.stalled} is back: executing its chunk", ""
         self.holding = self._hold_key = ""

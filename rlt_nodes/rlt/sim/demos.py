@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from rlt.bags.io import BagReader, BagWriter, header
+from rlt.bags.io import BagReader, BagWriter, header, time_msg
 from rlt.seeds import DEMOS
 from rlt.sim.config import ExpertConfig, RolloutConfig, SimConfig, check_mode
 from rlt.sim.env import AXIS_NAMES, TASK_INSTRUCTION, PegInsertEnv
@@ -282,6 +282,8 @@ class EpisodeWriter:
                 chunk_id=self._chunk_id,
                 source=int(sources[t]),
                 policy_version=-1,  # not produced by learned actor weights
+                vla_stamp=time_msg(store, 0),  # no VLA pass: the teleoperator's
+                sent_stamp=time_msg(store, stamp),
                 axis_names=self.axis_names,
                 chunk_len=1,
                 data=np.asarray(actions[t]).astype(np.float32),
