@@ -182,6 +182,9 @@ def test_train_vla_resume_matches_an_uninterrupted_run(tmp_path):
     with pytest.raises(ValueError, match=r"VlaTrainConfig differs in lr"):
         train_vla(episodes, tmp_path / "part", cfg, tiny_train_config(steps=4, lr=1e-2), resume=True,
                   progress=False)
+    # a build stopped before its first checkpoint (only the artifact key was written) starts over
+    fresh = train_vla(episodes, tmp_path / "empty", cfg, tiny_train_config(steps=4), resume=True, progress=False)
+    assert load_checkpoint(fresh, "rlt.vla")["step"] == 4
 
 
 def test_train_vla_rejects_mismatched_demos(tmp_path):

@@ -97,7 +97,8 @@ def train_vla(
     cfg, train_cfg = cfg or VlaConfig(), train_cfg or VlaTrainConfig()
     set_threads(train_cfg.num_threads)
     checkpoint = Path(out_dir) / CHECKPOINT_NAME
-    previous = _resumable(checkpoint, cfg, train_cfg) if resume else None
+    # a build stopped before its first checkpoint has nothing to resume: it starts over
+    previous = _resumable(checkpoint, cfg, train_cfg) if resume and checkpoint.is_file() else None
 
     episodes = select_episodes(demos, train_cfg.successes_only)
     train_ids, holdout_ids = split_episodes(len(episodes), train_cfg.holdout_fraction, train_cfg.seed)
