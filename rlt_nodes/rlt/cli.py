@@ -35,6 +35,8 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("bench", "vla"): ("bench_vla", "VLA forward latency p50/p99, ONNX Runtime vs PyTorch"),
     ("bench", "session"): ("bench_session", "the sim session in one process (no ROS): RLT vs base throughput"),
     ("bench", "sweep"): ("bench_sweep", "the in-process session over RL seeds x independent builds: mean and spread"),
+    ("bench", "realtime"): ("bench_realtime", "the robot session against the simulated arm at wall-clock speed: "
+                                              "fresh-chunk share, stage latencies, RLT / base"),
     ("bench", "bag"): ("bench_bag", "bag recording MB/s and msgs/s at the sim session's rates (2 cameras), headroom"),
     ("report", "readme"): ("report_readme", "put a session's headline table (summary.json) into the README"),
     ("bag", "record"): ("bag_record", "record the session's topics into a rosbag2 MCAP bag (bounded memory, flushed)"),

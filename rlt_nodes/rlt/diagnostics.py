@@ -15,7 +15,22 @@ import dataclasses
 
 import numpy as np
 
+from rlt.config import Config
+
 WINDOW = 1000  # samples per latency window: 50 s of chunks at 20 Hz, enough for a stable p99
+
+
+@dataclasses.dataclass(frozen=True)
+class DiagnosticsConfig(Config):
+    """How a node keeps its health report (every node's `diagnostics.*` parameters)."""
+
+    window: int = WINDOW  # latency samples per stage behind each p50 / p99
+    # folder where the node also writes its newest report, <node name>.json, once a second: for benchmarks and
+    # post-mortems of a session (/diagnostics is only seen while it runs); "" = none
+    dump_dir: str = ""
+
+    def validate(self) -> None:
+        self.require_positive("window")
 
 
 @dataclasses.dataclass
@@ -47,11 +62,13 @@ class Health:
         return float(p50), float(p99), int(values.size)
 
     def snapshot(self) -> dict[str, str]:
-        """Flat key -> text: `<stage>_p50_ms`, `<stage>_p99_ms`, `<stage>_n`, then counters and gauges."""
+        """Flat key -> text: `<stage>_p50_ms`, `<stage>_p99_ms`, `<stage>_max_ms`, `<stage>_n`, then counters and
+        gauges."""
         out: dict[str, str] = {}
-        for stage in self.latencies:
+        for stage, values in self.latencies.items():
             p50, p99, n = self.percentiles(stage)
-            out |= {f"{stage}_p50_ms": f"{p50 * 1e3:.1f}", f"{stage}_p99_ms": f"{p99 * 1e3:.1f}", f"{stage}_n": str(n)}
+            out |= {f"{stage}_p50_ms": f"{p50 * 1e3:.1f}", f"{stage}_p99_ms": f"{p99 * 1e3:.1f}",
+                    f"{stage}_max_ms": f"{max(values, default=float('nan')) * 1e3:.1f}", f"{stage}_n": str(n)}
         out |= {name: str(value) for name, value in self.counters.items()}
         out |= {name: f"{value:.4g}" if isinstance(value, float) else str(value) for name, value in self.gauges.items()}
         return out

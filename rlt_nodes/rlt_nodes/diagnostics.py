@@ -8,14 +8,17 @@ reports too.
 
 from __future__ import annotations
 
+import json
 import socket
+from pathlib import Path
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 
-from rlt.diagnostics import Health
+from rlt.diagnostics import DiagnosticsConfig, Health
+from rlt_nodes.params import declare_config
 
 TOPIC = "/diagnostics"  # absolute: the one standard topic every monitor reads
 PERIOD_S = 1.0  # s between two reports
@@ -30,12 +33,25 @@ def status_of(name: str, health: Health) -> DiagnosticStatus:
 
 
 def publish_diagnostics(node: Node, health: Health) -> None:
-    """Report `health` on /diagnostics every PERIOD_S s of the steady clock, stamped with the node's clock."""
+    """Report `health` on /diagnostics every PERIOD_S s of the steady clock, stamped with the node's clock; with
+    the node's `diagnostics.dump_dir` set, also write it there (`<node name>.json`, replaced atomically)."""
+    cfg = declare_config(node, DiagnosticsConfig, "diagnostics")
+    health.window = cfg.window
     pub = node.create_publisher(DiagnosticArray, TOPIC, QoSProfile(depth=10))
+    dump = Path(cfg.dump_dir) / f"{node.get_name()}.json" if cfg.dump_dir else None
+    if dump is not None:
+        dump.parent.mkdir(parents=True, exist_ok=True)
 
     def report() -> None:
-        msg = DiagnosticArray(status=[status_of(node.get_fully_qualified_name(), health)])
+        status = status_of(node.get_fully_qualified_name(), health)
+        msg = DiagnosticArray(status=[status])
         msg.header.stamp = node.get_clock().now().to_msg()
         pub.publish(msg)
+        if dump is not None:
+            values = {kv.key: kv.value for kv in status.values}
+            text = json.dumps({"name": status.name, "level": int.from_bytes(status.level, "little"),
+                               "message": status.message, "values": values})
+            dump.with_suffix(".tmp").write_text(text)
+            dump.with_suffix(".tmp").replace(dump)
 
     node.create_timer(PERIOD_S, report, clock=Clock(clock_type=ClockType.STEADY_TIME))

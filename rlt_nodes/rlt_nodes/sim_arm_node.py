@@ -28,11 +28,13 @@ from rlt.config import Config
 from rlt.sim.arm import ENDS, ArmConfig, JudgeConfig, SimArm, SimJudge
 from rlt.sim.config import SimConfig
 from rlt.sim.env import PegInsertEnv
+from rlt.sim.episode_log import EpisodeLog
 from rlt.types import EpisodeEvent as Evt
+from rlt.types import Event
 from rlt_nodes import convert, qos
 from rlt_nodes.boundary import subscribe
 from rlt_nodes.params import declare_config
-from rlt_nodes.runner import run_node
+from rlt_nodes.runner import finish, run_node
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +44,7 @@ class SimArmNodeConfig(Config):
     controller_topic: str = "joint_trajectory_controller/joint_trajectory"  # chunk_executor's controller_topic
     operator_topic: str = "teleop/events"  # where the judge presses its buttons: chunk_executor's operator_topic
     report_every_s: float = 10.0  # s between log lines on real-time headroom and episodes; 0 = never
+    episode_log: str = ""  # JSON-lines file, one line per ended episode (what the judge saw), for evaluation
 
     def validate(self) -> None:
         for name in ("controller_topic", "operator_topic"):
@@ -83,6 +86,9 @@ class SimArmNode(Node):
             self.create_timer(node_cfg.report_every_s, self.report)
         self.busy_s = {"physics": 0.0, "cameras": 0.0}  # wall time spent in each, since the last report
         self.frames = 0
+        self.episode_log = EpisodeLog(node_cfg.episode_log) if node_cfg.episode_log else None
+        self.handoff: dict[int, tuple[int, int]] = {}  # episode -> (the executor's step, wall ns) at its HANDOFF
+        self.control_hz = sim_cfg.control_hz  # Hz: the executor's step rate (rehearsal.yaml keeps them equal)
         self.since = (time.monotonic(), 0, 0)  # (wall s, stepped ns, skipped ns) at the last report
         self.get_logger().info(
             f"arm on {self.resolve_topic_name(node_cfg.controller_topic)} at {arm_cfg.control_hz:g} Hz, cameras "
@@ -101,10 +107,21 @@ class SimArmNode(Node):
     def on_event(self, msg: EpisodeEvent) -> None:
         event, now = convert.event_from_msg(msg), self.now_ns()
         self.arm.on_event(event, now)
+        running = self.judge.running and self.judge.episode == event.episode_id
         self.judge.on_event(event, now)
+        if event.event is Event.HANDOFF:
+            self.handoff.setdefault(event.episode_id, (event.step, now))
         if event.event in ENDS:
             self.get_logger().info(f"episode {event.episode_id}: {event.event.name} after {event.step} steps "
                                    f"({event.detail})")
+        if event.event in ENDS and running and self.episode_log is not None:
+            step, at = self.handoff.get(event.episode_id, (event.step, now))
+            self.episode_log.append({
+                "episode": event.episode_id, "seed": self.arm.cfg.seed + event.episode_id, "end": event.event.name,
+                "success": event.event is Event.SUCCESS, "steps": event.step, "critical_steps": event.step - step,
+                "critical_wall_s": round((now - at) * 1e-9, 3), "control_hz": self.control_hz,
+                "detail": event.detail,
+            })
 
     def executor_ready(self) -> bool:
         """What a person checks before pressing START: the executor listens and the policy side is up."""
@@ -117,6 +134,10 @@ class SimArmNode(Node):
         position, velocity = self.arm.joint_state()
         self.pub_joints.publish(convert.joint_state_to_msg(self.arm.joint_names, position, velocity, now))
         self.busy_s["physics"] += time.perf_counter() - start
+        if self.judge.done(now):
+            self.get_logger().info(f"the judge is done: episodes {self.judge.outcomes}; ending the session")
+            finish(self, 0)
+            return
         for event, detail in self.judge.judge(now, self.executor_ready()):
             self.get_logger().info(f"judge presses {event.name}: {detail}")
             self.pub_operator.publish(convert.event_to_msg(Evt(event, max(self.judge.episode, 0), 0, detail, now)))

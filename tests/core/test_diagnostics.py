@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from rlt.diagnostics import Health, parse_snapshot
+from rlt.diagnostics import DiagnosticsConfig, Health, parse_snapshot
 
 
 def test_percentiles_of_the_last_window_samples():
@@ -19,12 +19,18 @@ def test_percentiles_of_the_last_window_samples():
 def test_snapshot_flattens_stages_counters_and_gauges():
     health = Health()
     health.latency("forward", 0.012)
+    health.latency("forward", 0.030)
     health.count("holds")
     health.count("holds", 2)
     health.set("fresh_chunk_share", 0.99875)
     health.set("provider", "CPU")
     values = health.snapshot()
-    assert values == {"forward_p50_ms": "12.0", "forward_p99_ms": "12.0", "forward_n": "1", "holds": "3",
-                      "fresh_chunk_share": "0.9988", "provider": "CPU"}
-    assert parse_snapshot(values) == {"forward_p50_ms": 12.0, "forward_p99_ms": 12.0, "forward_n": 1.0, "holds": 3.0,
-                                      "fresh_chunk_share": 0.9988}
+    assert values == {"forward_p50_ms": "21.0", "forward_p99_ms": "29.8", "forward_max_ms": "30.0", "forward_n": "2",
+                      "holds": "3", "fresh_chunk_share": "0.9988", "provider": "CPU"}
+    assert parse_snapshot(values) == {"forward_p50_ms": 21.0, "forward_p99_ms": 29.8, "forward_max_ms": 30.0,
+                                      "forward_n": 2.0, "holds": 3.0, "fresh_chunk_share": 0.9988}
+
+
+def test_a_window_must_hold_samples():
+    with pytest.raises(ValueError, match="window"):
+        DiagnosticsConfig(window=0)

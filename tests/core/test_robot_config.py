@@ -124,3 +124,4 @@ def test_the_simulated_arm_serves_what_the_robot_nodes_expect():
     assert arm["controller_topic"] == executor["controller_topic"]
     assert arm["operator_topic"] == executor["operator_topic"]
     assert tuple(executor["executor"]["joint_names"]) == tuple(vla["joint_names"]) == SimArm.joint_names
+    assert executor["executor"]["control_hz"] == sim.control_hz  # the arm's episode log times steps at this rate

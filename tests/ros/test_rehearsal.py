@@ -4,6 +4,7 @@ judge starts episodes, the arm follows the executed chunks, and the judge ends a
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import time
@@ -34,9 +35,11 @@ _Quoted.add_representer(str, lambda dumper, text: dumper.represent_scalar("tag:y
 
 
 def _params(tmp: Path, model: Path) -> Path:
-    """launch/config/rehearsal.yaml with the tiny model and sizes, the VLA alone, short judged episodes."""
+    """launch/config/rehearsal.yaml with the tiny model and sizes, the VLA alone, short judged episodes; every node
+    writes its /diagnostics report to tmp/diagnostics."""
     params = yaml.safe_load((LAUNCH_DIR / "config" / "rehearsal.yaml").read_text())
     params["/**"]["ros__parameters"]["model_path"] = str(model)
+    params["/**"]["ros__parameters"]["diagnostics"] = {"dump_dir": str(tmp / "diagnostics")}
     params["/**"]["ros__parameters"]["rl"]["chunk_len"] = 4  # the tiny VLA's H is 6
     params["vla"]["ros__parameters"]["image_size"] = SIZE
     params["actor"]["ros__parameters"]["actor"]["mode"] = "base"
@@ -48,6 +51,36 @@ def _params(tmp: Path, model: Path) -> Path:
     path = tmp / "rehearsal_params.yaml"
     path.write_text(yaml.dump(params, Dumper=_Quoted, sort_keys=False))
     return path
+
+
+def _stall_and_resume(ros, procs, logs: Path, text, n_events) -> None:
+    """SIGSTOP the VLA, then the actor, for longer than max_chunk_age_s: the executor names the silent topic once
+    within about a chunk period and holds; after SIGCONT it runs fresh chunks again by itself and never executes a
+    stale one (no chunk's first row comes later than max_chunk_age_s + one control period after its observation)."""
+    executor_log = logs / "chunk_executor.log"
+    period_s = 4 / 20.0  # C / control_hz: one chunk period
+    for victim, topic in (("vla", "vla/output"), ("actor", "action_chunk")):
+        log = executor_log.read_text()
+        before, stalls = log.count(f"stall over: {topic} is back"), log.count(f"stall: {topic} silent")
+        procs[victim].send_signal(signal.SIGSTOP)
+        try:
+            ros.spin_until(lambda t=topic: f"stall: {t} silent" in executor_log.read_text().split("stall over:")[-1],
+                           5, lambda v=victim: f"the executor naming the stopped {v}\n{text()}")
+            line = next(x for x in executor_log.read_text().splitlines()[::-1] if "stall: " in x)
+            silent_s = float(line.split(" silent for ")[1].split(" s ")[0])
+            assert period_s <= silent_s < period_s + 0.3, line  # noticed at one chunk period (+ the ticks' jitter)
+            deadline = time.monotonic() + 2.5  # longer than max_chunk_age_s: what the victim held goes stale
+            ros.spin_until(lambda d=deadline: time.monotonic() > d, 5, "the stall")
+            assert executor_log.read_text().count(f"stall: {topic} silent") == stalls + 1, "logged once per stall"
+        finally:
+            procs[victim].send_signal(signal.SIGCONT)
+        ros.spin_until(lambda t=topic, b=before: executor_log.read_text().count(f"stall over: {t} is back") > b, 20,
+                       lambda v=victim: f"the session resuming after {v} came back\n{text()}")
+    events = n_events()
+    ros.spin_until(lambda: n_events() > events + 1, 30, lambda: f"episodes after the stalls\n{text()}")
+    report = json.loads((logs.parent / "diagnostics" / "chunk_executor.json").read_text())["values"]
+    assert int(report["stalls"]) >= 2, report
+    assert float(report["obs_to_first_row_max_ms"]) <= (2.0 + 1 / 20.0) * 1e3 + 20, report  # never a stale chunk
 
 
 def test_the_robot_nodes_run_episodes_on_the_simulated_arm(ros, tmp_path, tiny_model):
@@ -120,6 +153,7 @@ def test_the_robot_nodes_run_episodes_on_the_simulated_arm(ros, tmp_path, tiny_m
         np.testing.assert_allclose(followed[3], commanded[3], atol=3e-3)  # rad
         assert frames["front"] > 30 and frames["wrist"] > 30 and frames["info"] > 30, frames
         ros.spin_until(lambda: "real time:" in (logs / "sim_arm.log").read_text(), 10, "the arm's report")
+        _stall_and_resume(ros, procs, logs, text, lambda: len(events))
     finally:
         for proc in procs.values():
             if proc.poll() is None:

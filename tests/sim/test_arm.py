@@ -142,6 +142,22 @@ def test_the_judge_starts_hands_off_and_calls_the_time_limit():
         assert SimJudge(arm, JudgeConfig(enabled=False)).judge(10_000 * MS) == []
 
 
+def test_the_judge_stops_after_its_episodes_or_its_wall_clock_budget():
+    with PegInsertEnv(SimConfig(cameras=())) as env:
+        arm = SimArm(env, ArmConfig())
+        for cfg, end_ms, done_at_end in ((JudgeConfig(episodes=1), 2000, True),
+                                        (JudgeConfig(budget_s=5.0), 2000, False),
+                                        (JudgeConfig(budget_s=5.0), 6000, True)):
+            judge = SimJudge(arm, cfg)
+            judge.on_event(EpisodeEvent(Event.START, 0), 1000 * MS)
+            assert not judge.done(9000 * MS)  # an episode runs: it is never cut short
+            judge.on_event(EpisodeEvent(Event.SUCCESS, 0), end_ms * MS)
+            assert judge.done(end_ms * MS) is done_at_end, cfg
+            assert (judge.judge(end_ms * MS + 10**9) == []) is done_at_end  # a done judge presses no START
+        with pytest.raises(ValueError, match="budget_s"):
+            JudgeConfig(budget_s=-1.0)
+
+
 def test_the_judge_sees_the_peg_go_in():
     with PegInsertEnv(ALIGNED) as env:
         arm = SimArm(env, ArmConfig(seed=3))

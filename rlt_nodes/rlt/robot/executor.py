@@ -342,7 +342,7 @@ class ChunkExecutor(ProtocolDriver):
     def _begin(self, out: ExecutorOutput, now_ns: int, detail: str) -> None:
         self._episode_start_ns = now_ns
         self._rows, self._next, self._refresh, self._mode = [], None, False, "ee"
-        self._waiting_since, self.stalled = None, ""
+        self._waiting_since = None  # a stall lasts across episodes until the silent topic answers
         if self.q_meas is not None:
             self.q_cmd = self.q_meas.copy()
         out.events += self.protocol.begin(now_ns, detail)
@@ -357,5 +357,5 @@ class ChunkExecutor(ProtocolDriver):
         out.events.append(ev)
         out.requests.append(request)
         self._rows, self._next, self._refresh = [], None, False
-        self._waiting_since, self.stalled = None, ""
+        self._waiting_since = None  # a stall lasts across episodes until the silent topic answers
 

@@ -71,8 +71,12 @@ class JudgeConfig(Config):
     start_delay_s: float = 0.5  # s after a scene reset before START: the executor sees the new pose first
     retry_s: float = 3.0  # s without the executor's answer (its START or end event) before pressing again
     handoff: bool = True  # press HANDOFF once the peg is in the critical phase (at START in mode "critical")
+    episodes: int = 0  # stop after this many episodes ended (the node then ends the session); 0 = never
+    budget_s: float = 0.0  # s of wall clock from the first START after which no episode starts; 0 = no budget
 
     def validate(self) -> None:
+        if self.episodes < 0 or self.budget_s < 0:
+            self.fail("episodes" if self.episodes < 0 else "budget_s", "must be >= 0 (0 = no limit)")
         if self.time_limit_s < 0:
             self.fail("time_limit_s", "must be >= 0 (0 = the sim's limit)")
         if self.start_delay_s < 0:
@@ -226,11 +230,14 @@ class SimJudge:
         self.started_ns = 0
         self.pressed: tuple[Event, int] | None = None  # (button, when) awaiting the executor's answer
         self.outcomes: dict[str, int] = {}  # episode ends by the event the executor reported (SUCCESS, RESET...)
+        self.first_start_ns: int | None = None
 
     def on_event(self, event: EpisodeEvent, now_ns: int) -> None:
         if event.event is Event.START:
             self.episode, self.running, self.handed_off, self.started_ns = event.episode_id, True, False, now_ns
             self.pressed = None
+            if self.first_start_ns is None:
+                self.first_start_ns = now_ns
         elif event.event is Event.HANDOFF and event.episode_id == self.episode:
             self.handed_off = True
             if self.pressed and self.pressed[0] is Event.HANDOFF:
@@ -238,6 +245,14 @@ class SimJudge:
         elif event.event in ENDS and event.episode_id == self.episode and self.running:
             self.running, self.pressed = False, None
             self.outcomes[event.event.name] = self.outcomes.get(event.event.name, 0) + 1
+
+    def done(self, now_ns: int) -> bool:
+        """No episode runs and none will start: `episodes` have ended, or the wall-clock `budget_s` is spent."""
+        if self.running or not self.cfg.enabled:
+            return False
+        ended = sum(self.outcomes.values())
+        spent = self.first_start_ns is not None and now_ns - self.first_start_ns >= self.cfg.budget_s * 1e9
+        return bool(self.cfg.episodes and ended >= self.cfg.episodes) or bool(self.cfg.budget_s and spent)
 
     def judge(self, now_ns: int, executor_ready: bool = True) -> list[tuple[Event, str]]:
         """The buttons to press now, each with the detail the events carry; `executor_ready`: the executor listens
@@ -248,6 +263,8 @@ class SimJudge:
             return []  # the executor has not answered the last press yet
         env = self.arm.env
         if not self.running:
+            if self.done(now_ns):
+                return []
             settled = self.arm.ready and now_ns - self.arm.reset_ns >= self.cfg.start_delay_s * 1e9
             if settled and executor_ready:
                 return self._press(Event.START, f"judge: scene seed {self.arm.cfg.seed + self.arm.scene_episode}",
