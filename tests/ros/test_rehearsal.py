@@ -17,7 +17,7 @@ from rlt_msgs.msg import EpisodeEvent
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from trajectory_msgs.msg import JointTrajectory
 
-from rlt.app.launch import LAUNCH_DIR, load_session, plan
+from rlt.app.launch import LAUNCH_DIR, load_session, plan, write_params
 from rlt.robot.executor import SIM_JOINTS
 from rlt.types import Event
 from rlt_nodes import convert, qos
@@ -25,13 +25,6 @@ from rlt_nodes import convert, qos
 pytestmark = [pytest.mark.ros, pytest.mark.sim]
 SIZE = 16  # px, the tiny model's images
 NODES = ("sim_arm", "chunk_executor", "vla", "actor")
-
-
-class _Quoted(yaml.SafeDumper):
-    """Every string quoted: rcl's params parser reads a bare `y` (a joint name) as a bool."""
-
-
-_Quoted.add_representer(str, lambda dumper, text: dumper.represent_scalar("tag:yaml.org,2002:str", text, style="'"))
 
 
 def _params(tmp: Path, model: Path) -> Path:
@@ -48,9 +41,7 @@ def _params(tmp: Path, model: Path) -> Path:
     arm["sim"]["image_size"] = SIZE
     arm["judge"]["time_limit_s"] = 4.0  # s: the tiny untrained VLA does not insert; the judge calls time
     arm["report_every_s"] = 2.0
-    path = tmp / "rehearsal_params.yaml"
-    path.write_text(yaml.dump(params, Dumper=_Quoted, sort_keys=False))
-    return path
+    return write_params(params, tmp / "rehearsal_params.yaml")
 
 
 def _stall_and_resume(ros, procs, logs: Path, text, n_events) -> None:
@@ -164,3 +155,27 @@ def test_the_robot_nodes_run_episodes_on_the_simulated_arm(ros, tmp_path, tiny_m
             except subprocess.TimeoutExpired:
                 proc.kill()
     print(text())
+
+
+def test_the_realtime_bench_trains_evaluates_and_reports(tmp_path, tiny_model):
+    """`rlt bench realtime` end to end on the tiny model: a few seconds of online RL, two judged episodes per
+    policy, the figures read back from the nodes' diagnostics reports."""
+    from rlt.bench.realtime import RealtimeConfig, Rehearsal, format_report
+    from rlt.seeds import TUNING
+
+    tiny_rl = ("learning_starts=8", "batch_size=8", "hidden=[32, 32]", "weights_every=10", "warmup_episodes=1")
+    cfg = RealtimeConfig(minutes=0.25, episodes=2, seeds="tuning", model_path=str(tiny_model),
+                         out_dir=str(tmp_path / "out"), params_file=str(_params(tmp_path, tiny_model)), rl=tiny_rl)
+    summary = Rehearsal(cfg).run()
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["train_episodes"] == summary["train_episodes"]
+    assert summary["train_episodes"] >= 2 and summary["base"]["episodes"] == summary["rlt"]["episodes"] == 2
+    for phase in ("eval_base", "eval_rlt"):
+        seeds = [e["seed"] for e in map(json.loads, (tmp_path / "out" / f"{phase}_episodes.jsonl").open())]
+        assert seeds == [TUNING.first, TUNING.first + 1]  # paired: both policies on the same scenes
+    train = summary["timing"]["train"]
+    assert train["control_steps"] > 50 and 0 < train["fresh_chunk_share"] <= 1
+    for stage, (p50, p99, n) in train["stages_ms"].items():
+        assert n > 0 and 0 <= p50 <= p99, (stage, p50, p99, n)
+    assert train["learner_updates"] > 0 and train["actor_weights_version"] >= 0
+    text = format_report(summary)
+    assert "throughput ratio RLT / base, wall clock" in text and "obs_to_first_row" in text

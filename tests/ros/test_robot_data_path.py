@@ -17,7 +17,7 @@ from rlt_msgs.msg import ActionChunk, ChunkRequest, EpisodeEvent, VlaOutput
 from sensor_msgs.msg import Image, JointState
 from trajectory_msgs.msg import JointTrajectory
 
-from rlt.app.launch import LAUNCH_DIR, load_session, plan
+from rlt.app.launch import LAUNCH_DIR, load_session, plan, write_params
 from rlt.robot.executor import SIM_JOINTS
 from rlt.types import ActionChunk as Chunk
 from rlt.types import EpisodeEvent as Evt
@@ -63,13 +63,6 @@ class FakeRobot:
             pub.publish(convert.image_to_msg(image, "rgb8", stamp, frame_id=camera))
 
 
-class _Quoted(yaml.SafeDumper):
-    """Every string quoted: rcl's params parser reads a bare `y` (a joint name) as a bool."""
-
-
-_Quoted.add_representer(str, lambda dumper, text: dumper.represent_scalar("tag:yaml.org,2002:str", text, style="'"))
-
-
 def _robot_params(tmp: Path, model: Path, name: str = "robot") -> Path:
     """launch/config/robot.yaml with the tiny model and sizes, the recorder's bag under `tmp`."""
     params = yaml.safe_load((LAUNCH_DIR / "config" / "robot.yaml").read_text())
@@ -80,9 +73,7 @@ def _robot_params(tmp: Path, model: Path, name: str = "robot") -> Path:
     executor = params["chunk_executor"]["ros__parameters"]["executor"]
     executor.update(max_chunk_age_s=2.0)  # a loaded CI machine answers slowly
     params["recorder"]["ros__parameters"]["recorder"]["out"] = str(tmp / "bag")
-    path = tmp / f"{name}_params.yaml"
-    path.write_text(yaml.dump(params, Dumper=_Quoted, sort_keys=False))
-    return path
+    return write_params(params, tmp / f"{name}_params.yaml")
 
 
 class Nodes:

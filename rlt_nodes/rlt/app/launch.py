@@ -149,6 +149,21 @@ def plan(
     return launches
 
 
+class _QuotedDumper(yaml.SafeDumper):
+    """Every string quoted: rcl's params parser reads a bare `y` (a joint name) or `on` as a bool."""
+
+
+_QuotedDumper.add_representer(str, lambda dumper, text: dumper.represent_scalar("tag:yaml.org,2002:str", text,
+                                                                                  style="'"))
+
+
+def write_params(params: Mapping[str, object], path: Path) -> Path:
+    """Write a ROS 2 params file (nodes -> ros__parameters -> values) that rcl reads back as written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.dump(params, Dumper=_QuotedDumper, sort_keys=False))
+    return path
+
+
 def param_text(value: object) -> str:
     """A value as `-p name:=<text>` parses it back: true/false, numbers, ['a', 'b'] lists."""
     if isinstance(value, bool):

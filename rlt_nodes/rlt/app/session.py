@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from rlt.app.launch import Supervisor, load_session, plan, private_domain
+from rlt.app.launch import Supervisor, load_session, plan, private_domain, write_params
 from rlt.artifacts import digest
 from rlt.config import Config
 from rlt.seeds import EVALUATION, TRAINING
@@ -126,9 +126,7 @@ def _params(overrides: Mapping[str, Mapping[str, Any]], path: Path, session: str
         params = yaml.safe_load(f)
     for node, values in overrides.items():
         params = _deep_merge(params, {node: {"ros__parameters": _nest(values)}})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
-    return path
+    return write_params(params, path)
 
 
 def keep_previous_run(out: Path) -> Path | None:

@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from rlt.app.launch import LAUNCH_DIR, Supervisor, load_session, plan, private_domain
+from rlt.app.launch import LAUNCH_DIR, Supervisor, load_session, plan, private_domain, write_params
 from rlt.app.report import evaluation_stats, paired_bootstrap, throughput_ratio
 from rlt.config import Config
 from rlt.diagnostics import parse_snapshot
@@ -70,9 +70,7 @@ def _params(base: Path, overrides: dict[str, dict[str, Any]], path: Path) -> Pat
             for part in parents:
                 target = target.setdefault(part, {})
             target[leaf] = value
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
-    return path
+    return write_params(params, path)
 
 
 def _rl_values(items: tuple[str, ...]) -> dict[str, Any]:
