@@ -18,7 +18,7 @@ from sensor_msgs.msg import CameraInfo, Image, JointState
 from trajectory_msgs.msg import JointTrajectory
 
 from rlt.app.launch import LAUNCH_DIR, load_session, plan, write_params
-from rlt.robot.executor import SIM_JOINTS
+from rlt.robot.executor import SIM_JOINTS, Command
 from rlt.types import Event
 from rlt_nodes import convert, qos
 
@@ -44,7 +44,7 @@ def _params(tmp: Path, model: Path) -> Path:
     return write_params(params, tmp / "rehearsal_params.yaml")
 
 
-def _stall_and_resume(ros, procs, logs: Path, text, n_events) -> None:
+def _stall_and_resume(ros, procs, logs: Path, text, n_events, commands: list[tuple[float, Command]]) -> None:
     """SIGSTOP the VLA, then the actor, for longer than max_chunk_age_s: the executor names the silent topic once
     within about a chunk period and holds; after SIGCONT it runs fresh chunks again by itself and never executes a
     stale one (no chunk's first row comes later than max_chunk_age_s + one control period after its observation)."""
@@ -60,11 +60,15 @@ def _stall_and_resume(ros, procs, logs: Path, text, n_events) -> None:
             line = next(x for x in executor_log.read_text().splitlines()[::-1] if "stall: " in x)
             silent_s = float(line.split(" silent for ")[1].split(" s ")[0])
             assert period_s <= silent_s < period_s + 0.3, line  # noticed at one chunk period (+ the ticks' jitter)
+            noticed = time.monotonic()
             deadline = time.monotonic() + 2.5  # longer than max_chunk_age_s: what the victim held goes stale
             ros.spin_until(lambda d=deadline: time.monotonic() > d, 5, "the stall")
             assert executor_log.read_text().count(f"stall: {topic} silent") == stalls + 1, "logged once per stall"
         finally:
             procs[victim].send_signal(signal.SIGCONT)
+        # while the producer was silent the arm only ever got stop points (the hold, or an episode's end and start)
+        held = [c for t, c in commands if noticed < t < time.monotonic()]
+        assert all(len(c.positions) == 1 and not c.velocities.any() for c in held), held
         ros.spin_until(lambda t=topic, b=before: executor_log.read_text().count(f"stall over: {t} is back") > b, 20,
                        lambda v=victim: f"the session resuming after {v} came back\n{text()}")
     events = n_events()
@@ -79,13 +83,19 @@ def test_the_robot_nodes_run_episodes_on_the_simulated_arm(ros, tmp_path, tiny_m
     events: list[tuple[float, EpisodeEvent]] = []
     joints: list[tuple[float, np.ndarray]] = []
     targets: list[tuple[float, np.ndarray]] = []
+    commands: list[tuple[float, Command]] = []
     frames = {"front": 0, "wrist": 0, "info": 0}
     node.create_subscription(EpisodeEvent, "episode/events", lambda m: events.append((time.monotonic(), m)),
                              qos.EVENTS)
     node.create_subscription(JointState, "joint_states", lambda m: joints.append(
         (time.monotonic(), convert.joint_state_from_msg(m, SIM_JOINTS)[0])), qos.SENSOR)
-    node.create_subscription(JointTrajectory, "joint_trajectory_controller/joint_trajectory", lambda m: targets.append(
-        (time.monotonic(), convert.joint_trajectory_from_msg(m)[1].positions[0])), qos.CONTROL)
+
+    def on_command(msg: JointTrajectory) -> None:
+        command = convert.joint_trajectory_from_msg(msg)[1]
+        targets.append((time.monotonic(), command.positions[0]))
+        commands.append((time.monotonic(), command))
+
+    node.create_subscription(JointTrajectory, "joint_trajectory_controller/joint_trajectory", on_command, qos.CONTROL)
 
     def on_image(camera: str, msg: Image) -> None:
         assert convert.image_from_msg(msg, "rgb8").shape == (SIZE, SIZE, 3)
@@ -144,7 +154,7 @@ def test_the_robot_nodes_run_episodes_on_the_simulated_arm(ros, tmp_path, tiny_m
         np.testing.assert_allclose(followed[3], commanded[3], atol=3e-3)  # rad
         assert frames["front"] > 30 and frames["wrist"] > 30 and frames["info"] > 30, frames
         ros.spin_until(lambda: "real time:" in (logs / "sim_arm.log").read_text(), 10, "the arm's report")
-        _stall_and_resume(ros, procs, logs, text, lambda: len(events))
+        _stall_and_resume(ros, procs, logs, text, lambda: len(events), commands)
     finally:
         for proc in procs.values():
             if proc.poll() is None:
