@@ -186,6 +186,6 @@ def test_the_realtime_bench_trains_evaluates_and_reports(tmp_path, tiny_model):
     assert train["control_steps"] > 50 and 0 < train["fresh_chunk_share"] <= 1
     for stage, (p50, p99, n) in train["stages_ms"].items():
         assert n > 0 and 0 <= p50 <= p99, (stage, p50, p99, n)
-    assert train["learner_updates"] > 0 and train["actor_weights_version"] >= 0
+    assert train["learner_updates"] > 0 and train["actor_weights_version"] >= 0 and summary["learner"]["updates"] > 0
     text = format_report(summary)
     assert "throughput ratio RLT / base, wall clock" in text and "obs_to_first_row" in text

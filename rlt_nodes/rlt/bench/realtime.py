@@ -125,7 +125,9 @@ class Rehearsal:
             "recorder": {"recorder.out": str(self.out / "bags" / "train")},
         }
         dumps = self._launch("train", model, overrides, self._nodes("learner"))
-        return {"episodes": read_episode_log(self.out / "train_episodes.jsonl"), "diagnostics": read_reports(dumps)}
+        stats = self.out / "learner" / "stats.json"  # the learner's whole run: updates over its wall time
+        return {"episodes": read_episode_log(self.out / "train_episodes.jsonl"), "diagnostics": read_reports(dumps),
+                "learner": json.loads(stats.read_text()) if stats.is_file() else {}}
 
     def evaluate(self, model: Path, policy: str) -> dict[str, Any]:
         seeds = EVALUATION if self.cfg.seeds == "evaluation" else TUNING
@@ -194,6 +196,8 @@ def timing(reports: dict[str, dict[str, float]]) -> dict[str, Any]:
     for key in ("weights_version", "weights_age_s", "learner_behind"):
         if key in actor:
             out[f"actor_{key}"] = actor[key]
+    if "updates" in learner and "weights_learner_step" in actor:  # both reports are at most ~1 s apart
+        out["weights_lag_updates"] = learner["updates"] - actor["weights_learner_step"]
     return out
 
 
@@ -205,7 +209,7 @@ def summarize(train: dict[str, Any], base: dict[str, Any], rlt: dict[str, Any]) 
     summary: dict[str, Any] = {
         "base": b, "rlt": r, "throughput_ratio": throughput_ratio(r, b),
         "throughput_ratio_ci95": ci["throughput_ratio"],
-        "train_episodes": len(train_eps),
+        "train_episodes": len(train_eps), "learner": train["learner"],
         "rl_data_minutes": sum(e.get("critical_wall_s", 0.0) for e in train_eps) / 60.0,
         "timing": {"train": timing(train["diagnostics"]), "eval_base": timing(base["diagnostics"]),
                    "eval_rlt": timing(rlt["diagnostics"])},
@@ -235,8 +239,12 @@ def format_report(s: dict[str, Any]) -> str:
             lines.append(f"    learner: {t['learner_updates']:.0f} updates, {t['learner_updates_per_s']:.1f} updates/s "
                          f"(last report), replay {t.get('learner_replay_size', float('nan')):.0f}; acting weights "
                          f"v{t.get('actor_weights_version', float('nan')):.0f}, "
-                         f"{t.get('actor_weights_age_s', float('nan')):.1f} s old")
-    lines.append(f"training: {s['train_episodes']} episodes, {s['rl_data_minutes']:.1f} min of critical-phase data")
+                         f"{t.get('actor_weights_age_s', float('nan')):.1f} s old, "
+                         f"{t.get('weights_lag_updates', float('nan')):.0f} learner updates behind")
+    learner = s.get("learner", {})
+    lines.append(f"training: {s['train_episodes']} episodes, {s['rl_data_minutes']:.1f} min of critical-phase data; "
+                 f"learner {learner.get('updates', 0)} updates, {learner.get('updates_per_s', float('nan')):.1f} "
+                 "updates/s over its run")
     for name in ("base", "rlt"):
         st = s[name]
         lines.append(f"  {name:<5} success {st['success_rate']:.3f}  median {st['median_steps_success']:.0f} steps  "
