@@ -170,7 +170,7 @@ def test_the_robot_nodes_run_episodes_on_the_simulated_arm(ros, tmp_path, tiny_m
 def test_the_realtime_bench_trains_evaluates_and_reports(tmp_path, tiny_model):
     """`rlt bench realtime` end to end on the tiny model: a few seconds of online RL, two judged episodes per
     policy, the figures read back from the nodes' diagnostics reports."""
-    from rlt.bench.realtime import RealtimeConfig, Rehearsal, format_report
+    from rlt.bench.realtime import RealtimeConfig, Rehearsal, format_report, readme_table
     from rlt.seeds import TUNING
 
     tiny_rl = ("learning_starts=8", "batch_size=8", "hidden=[32, 32]", "weights_every=10", "warmup_episodes=1")
@@ -189,3 +189,5 @@ def test_the_realtime_bench_trains_evaluates_and_reports(tmp_path, tiny_model):
     assert train["learner_updates"] > 0 and train["actor_weights_version"] >= 0 and summary["learner"]["updates"] > 0
     text = format_report(summary)
     assert "throughput ratio RLT / base, wall clock" in text and "obs_to_first_row" in text
+    table = readme_table(summary).splitlines()
+    assert table[0].startswith("| | online RL (0.25 min) |") and len(table) == 8 and "RLT / base" in table[-1]

@@ -158,7 +158,12 @@ class Rehearsal:
             return self._run_all()
 
     def _run_all(self) -> dict[str, Any]:
+        from rlt.app.session import keep_previous_run
+
         t0 = time.monotonic()
+        kept = keep_previous_run(self.out)  # a finished run's learner checkpoint would be resumed, not retrained
+        if kept is not None:
+            print(f"[realtime] the previous run in {self.out} was moved to {kept}", flush=True)
         self.out.mkdir(parents=True, exist_ok=True)
         model = self.model()
         train = self.train(model)
@@ -258,3 +263,25 @@ def format_report(s: dict[str, Any]) -> str:
                 lines.append(f"  lockstep session (docs/headline_summary.json), {label}: {ratio:.2f}x "
                              f"(95 % CI {lo:.2f}-{hi:.2f})")
     return "\n".join(lines)
+
+
+def readme_table(s: dict[str, Any]) -> str:
+    """The README's table of a summary: per phase the fresh-chunk share and the latencies, then the ratio."""
+    phases = {"train": f"online RL ({s['config']['minutes']:g} min)", "eval_base": "base VLA", "eval_rlt": "RLT"}
+    rows = ["| | " + " | ".join(phases.values()) + " |", "|---|" + "---|" * len(phases)]
+
+    def row(label: str, cell: Any) -> None:
+        rows.append(f"| {label} | " + " | ".join(cell(s["timing"][p]) for p in phases) + " |")
+
+    row("control steps with a fresh chunk", lambda t: f"{t['fresh_chunk_share']:.2%} ({t['steps_missed']} of "
+        f"{t['control_steps']} missed)")
+    row("observation -> first row commanded, p50 / p99", lambda t: "{:.1f} / {:.1f} ms".format(
+        *t["stages_ms"]["obs_to_first_row"][:2]))
+    row("VLA forward pass (CPU), p50 / p99", lambda t: "{:.1f} / {:.1f} ms".format(*t["vla_forward_ms"]))
+    b, r = s["base"], s["rlt"]
+    rows.append(f"| successes / 10 min (success rate) | learner {s['learner'].get('updates_per_s', float('nan')):.0f} "
+                f"updates/s | {b['throughput_per_10min']:.1f} ({b['success_rate']:.0%}) | "
+                f"{r['throughput_per_10min']:.1f} ({r['success_rate']:.0%}) |")
+    lo, hi = s["throughput_ratio_ci95"]
+    return "\n".join(rows) + (f"\n\nRLT / base at wall-clock speed: **{s['throughput_ratio']:.2f}x** (95 % CI {lo:.2f}-"
+                              f"{hi:.2f}, paired by seed, {b['episodes']} {s['config']['seeds']} seeds).")

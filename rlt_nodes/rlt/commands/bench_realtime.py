@@ -28,12 +28,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rlt.bench.realtime import RealtimeConfig, Rehearsal, format_report
+    from rlt.bench.realtime import RealtimeConfig, Rehearsal, format_report, readme_table
 
     rl = tuple(f"{o.field}={o.text}" for o in overrides.parse(args.set, SECTIONS))
     cfg = RealtimeConfig(minutes=args.minutes, episodes=args.episodes, seeds=args.seeds, model_path=args.model,
                          out_dir=args.out, record=args.record, rl=rl)
     summary = Rehearsal(cfg).run()
     print(format_report(summary))
+    print(f"\nfor the README:\n\n{readme_table(summary)}\n")
     print(f"[realtime] summary: {cfg.out_dir}/summary.json")
     return 0
