@@ -6,6 +6,7 @@ PACKAGE = "rlt_nodes"
 NODES = ["sim_driver", "sim_camera", "vla", "actor", "learner", "realsense", "chunk_executor", "operator"]
 NODES += ["joystick", "teleop", "sim_human", "bag_recorder", "bag_player"]  # teleop and bags
 NODES += ["sim_arm"]  # the rehearsal: a simulated ros2_control arm with cameras
+NODES += ["foxglove_bridge"]  # the optional live view in Foxglove
 
 setup(
     name=PACKAGE,

@@ -96,6 +96,9 @@ class LearnerNode(Node):
         self.health.gauges |= {"updates": updates, "updates_per_s": (updates - before) / max(now - then, 1e-9),
                                "replay_size": len(self.learner.buffer), "weights_version": self.learner.weights_version,
                                "weights_learner_step": latest}
+        q = self.learner.stats().get("q")  # mean Q over the batch of the latest update that kept its losses
+        if q is not None:  # critic_q_mean: what the Foxglove bridge shows on rl/critic
+            self.health.gauges["critic_q_mean"] = q
 
     def report(self) -> None:
         stats = self.learner.stats()

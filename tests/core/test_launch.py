@@ -8,7 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from rlt.app.launch import LAUNCH_DIR, Launch, NodeSpec, Supervisor, load_session, param_text, parse_overrides, plan
+from rlt.app.launch import (
+    FOXGLOVE_BRIDGE,
+    LAUNCH_DIR,
+    Launch,
+    NodeSpec,
+    Supervisor,
+    load_session,
+    param_text,
+    parse_overrides,
+    plan,
+)
 
 SESSIONS = ("sim", "sim_eval", "robot", "robot_split", "robot_learner", "rehearsal", "sim_human", "sim_teleop",
             "replay")
@@ -25,11 +35,13 @@ def _load_launch_file(path: Path, monkeypatch) -> list:
     """Run generate_launch_description() with recording stand-ins for the launch packages (absent on pip)."""
     fake = {
         name: types.ModuleType(name)
-        for name in ("launch", "launch.actions", "launch.substitutions", "launch_ros", "launch_ros.actions")
+        for name in ("launch", "launch.actions", "launch.conditions", "launch.substitutions", "launch_ros",
+                     "launch_ros.actions")
     }
     fake["launch"].LaunchDescription = lambda actions: actions
     fake["launch.actions"].DeclareLaunchArgument = type("DeclareLaunchArgument", (_Recorder,), {})
     fake["launch.actions"].Shutdown = type("Shutdown", (_Recorder,), {})
+    fake["launch.conditions"].IfCondition = lambda predicate: f"if {predicate}"
     fake["launch.substitutions"].LaunchConfiguration = lambda name: f"$({name})"
     fake["launch_ros.actions"].Node = type("Node", (_Recorder,), {})
     for name, module in fake.items():
@@ -52,13 +64,16 @@ def test_launch_file_and_runner_agree(name, monkeypatch, tmp_path):
     assert args == {a.name: {"default_value": a.default, "description": a.description} for a in session.arguments}
     assert all(kw["description"] for kw in args.values())
     nodes = [a.kwargs for a in actions if type(a).__name__ == "Node"]
-    # the runner's command lines, with the session's own params file, as the launch argument's default
+    # the runner's command lines, with the session's own params file, as the launch argument's default; the
+    # Foxglove bridge last, started by foxglove:=true as by --foxglove
+    assert [n["condition"] for n in nodes] == [None] * len(session.nodes) + ["if $(foxglove)"]
+    assert args["foxglove"]["default_value"] == "false"
     bin_dir = tmp_path / "lib" / "rlt_nodes"
     bin_dir.mkdir(parents=True)
-    for node in session.nodes:
+    for node in (*session.nodes, FOXGLOVE_BRIDGE):
         (bin_dir / node.executable).touch()
     monkeypatch.setenv("AMENT_PREFIX_PATH", str(tmp_path))
-    launches = plan(session)
+    launches = plan(session, foxglove=True)
     assert [(n["executable"], n["name"]) for n in nodes] == [
         (launch.node.executable, launch.node.name) for launch in launches
     ]
@@ -102,6 +117,28 @@ def test_overrides_parse_and_unknown_nodes_are_refused(tmp_path, monkeypatch):
     assert actor.cmd[-2:] == ("-p", "actor:actor.mode:=eval")
     with pytest.raises(ValueError, match=r"unknown node\(s\) \['critic'\]"):
         plan(load_session("sim"), overrides={"critic": {"x": "1"}})
+
+
+def test_the_foxglove_flag_adds_exactly_the_bridge_to_any_session(tmp_path, monkeypatch):
+    bin_dir = tmp_path / "lib" / "rlt_nodes"
+    bin_dir.mkdir(parents=True)
+    for name in SESSIONS:
+        for node in (*load_session(name).nodes, FOXGLOVE_BRIDGE):
+            (bin_dir / node.executable).touch()
+    monkeypatch.setenv("AMENT_PREFIX_PATH", str(tmp_path))
+    for name in SESSIONS:
+        session = load_session(name)
+        without, with_bridge = plan(session, namespace="arm1"), plan(session, namespace="arm1", foxglove=True)
+        assert with_bridge[:-1] == without and FOXGLOVE_BRIDGE.name not in {x.node.name for x in without}
+        bridge = with_bridge[-1]
+        assert bridge.node == FOXGLOVE_BRIDGE and not bridge.node.required  # a viewer never stops a session
+        assert bridge.cmd == (str(bin_dir / "foxglove_bridge"), "--ros-args", "-r", "__node:=foxglove_bridge",
+                              "-r", "__ns:=arm1", "--params-file", str(session.params_file))
+    overrides = {"foxglove_bridge": {"port": "8766"}}
+    assert plan(load_session("sim"), overrides=overrides, foxglove=True)[-1].cmd[-2:] == (
+        "-p", "foxglove_bridge:port:=8766")
+    with pytest.raises(ValueError, match=r"unknown node\(s\) \['foxglove_bridge'\]"):
+        plan(load_session("sim"), overrides=overrides)  # without --foxglove there is no bridge to set
 
 
 def test_supervisor_stops_all_when_a_required_node_exits():

@@ -7,7 +7,7 @@ tests/core/test_launch.py checks the same agreement everywhere with recording st
 
 import pytest
 
-from rlt.app.launch import LAUNCH_DIR, load_session
+from rlt.app.launch import FOXGLOVE_BRIDGE, LAUNCH_DIR, load_session
 
 pytestmark = pytest.mark.ros
 launch = pytest.importorskip("launch", reason="launch (ros2 launch) is not installable from PyPI")
@@ -29,6 +29,8 @@ def test_launch_file_loads_with_launch_ros(path):
         context.launch_configurations[name] = launch.utilities.perform_substitutions(context, value)
     nodes = [e for e in description.entities if isinstance(e, Node)]
     assert [(n.node_package, n.node_executable) for n in nodes] == [
-        ("rlt_nodes", spec.executable) for spec in session.nodes
+        ("rlt_nodes", spec.executable) for spec in (*session.nodes, FOXGLOVE_BRIDGE)
     ]
+    skipped = [n.condition is not None and not n.condition.evaluate(context) for n in nodes]
+    assert skipped == [False] * len(session.nodes) + [True]  # the Foxglove bridge only with foxglove:=true
     assert context.launch_configurations["params_file"] == str(session.params_file)

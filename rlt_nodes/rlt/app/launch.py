@@ -5,7 +5,8 @@
 launch arguments with descriptions. `launch/*.launch.py` builds launch_ros `Node`s from `load_session()`;
 `rlt launch <session>` builds the same command lines with `plan()` and runs them as separate processes with
 `Supervisor`, which forwards Ctrl-C, stops every node when a required one exits, respawns the others with back-off
-when they die (as `ros2 launch`'s `respawn`), and returns non-zero when a node failed at the end.
+when they die (as `ros2 launch`'s `respawn`), and returns non-zero when a node failed at the end. Both add
+`FOXGLOVE_BRIDGE`, a live view in Foxglove, to any session on request (`--foxglove`, `foxglove:=true`).
 This module is pure Python (no rclpy): it only reads YAML and starts processes.
 """
 
@@ -41,6 +42,11 @@ class NodeSpec:
     params: tuple[tuple[str, object], ...] = ()  # this session's parameters of the node, over the params file's
 
 
+# the optional live view of any session (rlt_nodes.foxglove_bridge_node); respawned when it dies, as any node not
+# required: `rlt launch <session> --foxglove`, `ros2 launch ... foxglove:=true`
+FOXGLOVE_BRIDGE = NodeSpec("foxglove_bridge", "foxglove_bridge", required=False)
+
+
 @dataclasses.dataclass(frozen=True)
 class Argument:
     """A launch argument: `rlt launch` flag and `ros2 launch` argument with the same name and default."""
@@ -65,6 +71,7 @@ class Session:
         return (
             Argument("params_file", str(self.params_file), "ROS 2 params YAML for every node (keyed by node name)"),
             Argument("namespace", "", "ROS namespace of every node (one robot per namespace)"),
+            Argument("foxglove", "false", "also run foxglove_bridge: a live view in Foxglove (ws://localhost:8765)"),
         )
 
 
@@ -120,19 +127,22 @@ def plan(
     params_file: Path | None = None,
     overrides: Mapping[str, Mapping[str, str]] | None = None,
     namespace: str = "",
+    foxglove: bool = False,
 ) -> list[Launch]:
     """Command lines for every node: `<exe> --ros-args -r __node:=<name> --params-file <file> -p k:=v...`.
 
-    `params_file` replaces the session's own file (like the launch argument of the same name).
+    `params_file` replaces the session's own file (like the launch argument of the same name); `foxglove` adds
+    `FOXGLOVE_BRIDGE` after the session's nodes (like the launch argument `foxglove:=true`).
     """
     overrides = overrides or {}
-    unknown = sorted(set(overrides) - {n.name for n in session.nodes})
+    nodes = (*session.nodes, FOXGLOVE_BRIDGE) if foxglove else session.nodes
+    unknown = sorted(set(overrides) - {n.name for n in nodes})
     if unknown:
         raise ValueError(
-            f"overrides for unknown node(s) {unknown}; session {session.name!r} runs {[n.name for n in session.nodes]}"
+            f"overrides for unknown node(s) {unknown}; session {session.name!r} runs {[n.name for n in nodes]}"
         )
     launches = []
-    for node in session.nodes:
+    for node in nodes:
         cmd = [str(find_executable(node.executable)), "--ros-args", "-r", f"__node:={node.name}"]
         if namespace:
             cmd += ["-r", f"__ns:={namespace}"]
