@@ -32,6 +32,11 @@ def status_of(name: str, health: Health) -> DiagnosticStatus:
                             values=values)
 
 
+def level_of(status: DiagnosticStatus) -> int:
+    """A status's level as an int (the `byte` field is bytes of length 1 in rclpy)."""
+    return int.from_bytes(status.level, "little") if isinstance(status.level, bytes) else int(status.level)
+
+
 def publish_diagnostics(node: Node, health: Health) -> None:
     """Report `health` on /diagnostics every PERIOD_S s of the steady clock, stamped with the node's clock; with
     the node's `diagnostics.dump_dir` set, also write it there (`<node name>.json`, replaced atomically)."""
@@ -49,7 +54,7 @@ def publish_diagnostics(node: Node, health: Health) -> None:
         pub.publish(msg)
         if dump is not None:
             values = {kv.key: kv.value for kv in status.values}
-            text = json.dumps({"name": status.name, "level": int.from_bytes(status.level, "little"),
+            text = json.dumps({"name": status.name, "level": level_of(status),
                                "message": status.message, "values": values})
             dump.with_suffix(".tmp").write_text(text)
             dump.with_suffix(".tmp").replace(dump)

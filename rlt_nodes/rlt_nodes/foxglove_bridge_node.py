@@ -39,7 +39,7 @@ from rlt.types import EpisodeEvent as Event
 from rlt_nodes import convert, qos
 from rlt_nodes.boundary import subscribe
 from rlt_nodes.diagnostics import TOPIC as DIAGNOSTICS
-from rlt_nodes.diagnostics import publish_diagnostics
+from rlt_nodes.diagnostics import level_of, publish_diagnostics
 from rlt_nodes.params import declare_config
 from rlt_nodes.runner import run_node
 
@@ -88,16 +88,11 @@ def event_json(event: Event) -> dict[str, Any]:
             "step": event.step, "detail": event.detail}
 
 
-def _level(status: DiagnosticStatus) -> int:
-    level = status.level  # a `byte` field: bytes of length 1 in rclpy
-    return int.from_bytes(level, "little") if isinstance(level, bytes) else int(level)
-
-
 def diagnostics_json(msg: DiagnosticArray) -> dict[str, Any]:
     """Every status with its values as a dict (text, as published)."""
     return {
         "stamp": seconds(convert.stamp_to_ns(msg.header.stamp)),
-        "status": [{"name": s.name, "level": _level(s), "message": s.message, "hardware_id": s.hardware_id,
+        "status": [{"name": s.name, "level": level_of(s), "message": s.message, "hardware_id": s.hardware_id,
                     "values": {kv.key: kv.value for kv in s.values}} for s in msg.status],
     }
 

@@ -120,9 +120,11 @@ def _nest(values: Mapping[str, Any]) -> dict:
     return out
 
 
-def _params(overrides: Mapping[str, Mapping[str, Any]], path: Path, session: str = "sim") -> Path:
-    """The session's params YAML with per-node overrides {'node': {'ns.param': value}} merged in."""
-    with open(load_session(session).params_file) as f:
+def session_params(overrides: Mapping[str, Mapping[str, Any]], path: Path, session: str = "sim",
+                   params_file: Path | None = None) -> Path:
+    """The session's params YAML (or `params_file`) with per-node overrides {'node': {'ns.param': value}} merged in,
+    written to `path`."""
+    with open(params_file or load_session(session).params_file) as f:
         params = yaml.safe_load(f)
     for node, values in overrides.items():
         params = _deep_merge(params, {node: {"ros__parameters": _nest(values)}})
@@ -329,7 +331,7 @@ class SimSession:
         shared = {"sim.preset": self.cfg.preset, "model_path": str(onnx)}  # the VLA serves it, RL nodes size on it
         merged = {"/**": shared, **{k: dict(v) for k, v in overrides.items()}}
         merged.setdefault("sim_driver", {})["episode_log"] = str(log)
-        params = _params(merged, self.out / f"{phase}_params.yaml", session)
+        params = session_params(merged, self.out / f"{phase}_params.yaml", session)
         print(f"[session] {phase}: launching {session} (logs: {self.out / 'logs' / phase})", flush=True)
         t0 = time.monotonic()
         supervisor = Supervisor(plan(load_session(session), params), self.out / "logs" / phase)

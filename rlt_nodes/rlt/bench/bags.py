@@ -28,7 +28,7 @@ def session_throughput(seconds: float, out_dir: Path, preset: str = "main") -> d
     """Record the sim session for `seconds` on a private ROS domain; returns the recorder's statistics and the
     completeness check."""
     from rlt.app.launch import Supervisor, load_session, plan, single
-    from rlt.app.session import _params
+    from rlt.app.session import session_params
 
     out_dir.mkdir(parents=True, exist_ok=True)
     bag = out_dir / "session_bag"
@@ -39,7 +39,7 @@ def session_throughput(seconds: float, out_dir: Path, preset: str = "main") -> d
         "vla": {"fake": True},
         "actor": {"actor.mode": "train", "rl.warmup_episodes": 2},
     }
-    params = _params(overrides, out_dir / "params.yaml", "sim")
+    params = session_params(overrides, out_dir / "params.yaml", "sim")
     with private_domain():
         launches = plan(load_session("sim"), params)  # the node processes inherit the private domain
         launches.append(single("bag_recorder", "bag_recorder", {"recorder.out": str(bag)}))

@@ -21,10 +21,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from rlt.app.launch import LAUNCH_DIR, Supervisor, load_session, plan, private_domain, write_params
+from rlt.app.launch import LAUNCH_DIR, Supervisor, load_session, plan, private_domain
 from rlt.app.report import evaluation_stats, paired_bootstrap, throughput_ratio
+from rlt.app.session import keep_previous_run, session_params
 from rlt.config import Config
 from rlt.diagnostics import parse_snapshot
 from rlt.robot.executor import STAGES
@@ -59,20 +58,6 @@ class RealtimeConfig(Config):
             self.fail("episodes", str(err))
 
 
-def _params(base: Path, overrides: dict[str, dict[str, Any]], path: Path) -> Path:
-    """`base` with {node: {dotted.param: value}} merged in; written to `path`."""
-    params = yaml.safe_load(base.read_text())
-    for node, values in overrides.items():
-        block = params.setdefault(node, {}).setdefault("ros__parameters", {})
-        for key, value in values.items():
-            *parents, leaf = key.split(".")
-            target = block
-            for part in parents:
-                target = target.setdefault(part, {})
-            target[leaf] = value
-    return write_params(params, path)
-
-
 def _rl_values(items: tuple[str, ...]) -> dict[str, Any]:
     """"FIELD=VALUE" items -> {"rl.FIELD": value}, checked against RLConfig (an unknown name lists close ones)."""
     from rlt import overrides
@@ -94,9 +79,8 @@ class Rehearsal:
         dumps = self.out / "diagnostics" / phase
         shared = {"model_path": str(model), "diagnostics.dump_dir": str(dumps), "diagnostics.window": WHOLE_RUN,
                   **_rl_values(self.cfg.rl)}
-        params = _params(Path(self.cfg.params_file) if self.cfg.params_file else load_session(SESSION).params_file,
-                         {"/**": shared, **overrides},
-                         self.out / f"{phase}_params.yaml")
+        params = session_params({"/**": shared, **overrides}, self.out / f"{phase}_params.yaml", SESSION,
+                                Path(self.cfg.params_file) if self.cfg.params_file else None)
         launches = [launch for launch in plan(load_session(SESSION), params) if launch.node.name in nodes]
         print(f"[realtime] {phase}: {', '.join(sorted(nodes))} (logs: {self.out / 'logs' / phase})", flush=True)
         t0 = time.monotonic()
@@ -158,8 +142,6 @@ class Rehearsal:
             return self._run_all()
 
     def _run_all(self) -> dict[str, Any]:
-        from rlt.app.session import keep_previous_run
-
         t0 = time.monotonic()
         kept = keep_previous_run(self.out)  # a finished run's learner checkpoint would be resumed, not retrained
         if kept is not None:

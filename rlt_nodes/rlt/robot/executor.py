@@ -145,8 +145,8 @@ class ChunkExecutor(ProtocolDriver):
         self._rows: list[np.ndarray] = []  # rows of the current chunk still to execute
         self._mode = "ee"  # "ee" or "joint": what the current chunk's rows are
         self._source = Source.VLA
-        # accepted chunk waiting for its turn: rows, their mode, who chose them, the chunk, when it was accepted (ns)
-        self._next: tuple[list[np.ndarray], str, Source, ActionChunk, int] | None = None
+        # accepted chunk waiting for its turn: its rows, their mode, the chunk, when it was accepted (ns)
+        self._next: tuple[list[np.ndarray], str, ActionChunk, int] | None = None
         self._refresh = False  # the pending request's answer came too late: ask again with a fresh observation
         self.rejected = 0  # chunks refused so far
         self.steps_executed = 0  # control steps that executed a row, over all episodes
@@ -220,7 +220,7 @@ class ChunkExecutor(ProtocolDriver):
             raise
         rows = [np.asarray(r, np.float64) for r in self.protocol.accept(chunk)]
         mode = "ee" if tuple(chunk.axis_names) == self.cfg.action_axes else "joint"
-        self._next = (rows, mode, Source(chunk.source), chunk, now_ns)
+        self._next = (rows, mode, chunk, now_ns)
         self._waiting_since = None
 
     # ------------------------------------------------------------------ the control tick
@@ -261,8 +261,8 @@ class ChunkExecutor(ProtocolDriver):
         self._check_liveness(out, now_ns)
         first_of = None
         if not self._rows and self._next is not None:
-            self._rows, self._mode, self._source, *first_of = self._next
-            self._next = None
+            self._rows, self._mode, *first_of = self._next
+            self._source, self._next = Source(first_of[0].source), None
         if not self._rows:
             if not self.step_count:
                 return self._hold(out, "waiting for the episode's first chunk")
@@ -358,4 +358,3 @@ class ChunkExecutor(ProtocolDriver):
         out.requests.append(request)
         self._rows, self._next, self._refresh = [], None, False
         self._waiting_since = None  # a stall lasts across episodes until the silent topic answers
-
