@@ -11,6 +11,7 @@ never by rclpy's type exception.
 from __future__ import annotations
 
 import difflib
+import itertools
 from collections.abc import Sequence
 from typing import TypeVar
 
@@ -86,7 +87,7 @@ def given_parameters(node_name: str, argv: Sequence[str]) -> dict[str, str]:
     under the node's own name in each `--params-file` (not `/**`, which every node of a session shares)."""
     args = list(argv)[list(argv).index("--ros-args") + 1 :] if "--ros-args" in argv else []
     given: dict[str, str] = {}
-    for flag, value in zip(args, [*args[1:], ""], strict=True):
+    for flag, value in itertools.pairwise([*args, ""]):  # each flag and the word after it
         if flag in ("-p", "--param"):
             name = value.split(":=", 1)[0]
             scope, _, bare = name.rpartition(":")

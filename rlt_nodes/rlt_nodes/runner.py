@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -10,6 +11,7 @@ import rclpy
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.node import Node
 
+from rlt.app.launch import STACK_DUMP_SIGNAL
 from rlt_nodes.params import check_given
 
 
@@ -26,6 +28,8 @@ def run_node(factory: Callable[[], Node], argv: Sequence[str] | None = None, thr
     # rclpy's message conversion, where a busy node turned it into a RuntimeError and a failed exit
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: None)
+    # a node that does not stop: the supervisor sends SIGQUIT before SIGKILL and every thread's stack lands in the log
+    faulthandler.register(STACK_DUMP_SIGNAL, all_threads=True, chain=False)
     rclpy.init(args=list(sys.argv if argv is None else argv))
     node = None
     try:
@@ -50,7 +54,11 @@ def run_node(factory: Callable[[], Node], argv: Sequence[str] | None = None, thr
         # a clean stop, not a failure
     finally:
         node.destroy_node()
-        rclpy.try_shutdown()
+        rclpy.try_shutdown()  # restores the no-op handlers above
+        # everything is saved: a process that then hangs on its way out (a DDS or runtime destructor) ends on the
+        # supervisor's SIGTERM instead of waiting for SIGKILL
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_DFL)
     return int(getattr(node, "exit_code", 0))
 
 

@@ -1,6 +1,7 @@
 """Sessions: the launch files and `rlt launch` start the same nodes with the same parameters; the supervisor."""
 
 import importlib.util
+import signal
 import sys
 import time
 import types
@@ -11,6 +12,7 @@ import pytest
 from rlt.app.launch import (
     FOXGLOVE_BRIDGE,
     LAUNCH_DIR,
+    STACK_DUMP_SIGNAL,
     Launch,
     NodeSpec,
     Supervisor,
@@ -218,3 +220,25 @@ def test_a_node_waiting_for_its_respawn_when_the_session_ends_is_no_failure():
     supervisor = Supervisor([crash, driver], grace_s=5, log=lambda line: None)
     assert supervisor.run(timeout_s=30) == 0, (supervisor.stop_reason, supervisor.returncodes)
     assert supervisor.deaths[0] == ("crash", -9)
+
+
+def test_a_node_that_ignores_sigint_and_sigterm_leaves_its_stack_in_its_log_and_is_killed(tmp_path):
+    # what rlt_nodes.runner.run_node installs, in a process stuck in a function the stack must name
+    stuck = Launch(NodeSpec("stuck", "stuck", required=False), (sys.executable, "-c", f"""
+import faulthandler, signal, time
+for sig in (signal.SIGINT, signal.SIGTERM):
+    signal.signal(sig, signal.SIG_IGN)
+faulthandler.register({int(STACK_DUMP_SIGNAL)}, all_threads=True, chain=False)
+def wedged_in_shutdown():
+    print("ready", flush=True)
+    time.sleep(60)
+wedged_in_shutdown()
+"""), {})
+    arm = Launch(NodeSpec("arm", "arm"), (sys.executable, "-c", "import time; time.sleep(1.0)"), {})
+    lines: list[str] = []
+    supervisor = Supervisor([stuck, arm], log_dir=tmp_path, grace_s=0.5, log=lines.append)
+    assert supervisor.run(timeout_s=30) == 1  # killed: a failure at the end
+    assert supervisor.returncodes["stuck"] == -signal.SIGKILL and supervisor.killed == ["stuck"]
+    assert lines == ["stuck ignored SIGINT and SIGTERM for 1 s: killing; every thread's stack is in the log"]
+    log = (tmp_path / "stuck.log").read_text()
+    assert log.startswith("ready\n") and "in wedged_in_shutdown" in log, log

@@ -89,6 +89,9 @@ def test_an_override_the_node_does_not_declare_is_an_error_naming_the_close_ones
         f"node params_given declares no parameter demo.chunklen (from {params} (params_given)): did you mean "
         "demo.chunk_len, demo.scales, demo.name?; sigma (from -p params_given:sigma:=0.05): did you mean rl.sigma?")
     check_given(node, [*argv[:4], "-p", "params_given:rl.sigma:=0.05", "-p", "other_node:whatever:=1"])  # fine
+    for bare in (["exe"], ["exe", "--ros-args"]):  # `ros2 run rlt_nodes <node>` with no arguments
+        assert given_parameters("params_given", bare) == {}
+        check_given(node, bare)
 
 
 NODE_DIR = Path(rlt_nodes.__file__).parent

@@ -196,6 +196,9 @@ def single(executable: str, name: str, params: Mapping[str, object], namespace: 
 RESPAWN_DELAY_S = (0.5, 15.0)  # s: first and longest wait before a respawn; doubles while restarts keep failing
 RESPAWN_STABLE_S = 30.0  # s: a node that ran this long before dying is respawned after the first delay again
 STARTUP_ERROR = 2  # the exit code of a node whose construction failed (rlt_nodes.runner.run_node)
+CLEAN_EXITS = (0, -signal.SIGINT, -signal.SIGTERM)  # a node's exit code after it ended by itself or was stopped
+STACK_DUMP_SIGNAL = signal.SIGQUIT  # a node that ignored SIGINT and SIGTERM writes every thread's stack to its log
+STACK_DUMP_WAIT_S = 1.0  # s given to that dump before SIGKILL
 
 
 class Supervisor:
@@ -227,6 +230,7 @@ class Supervisor:
         self._delay: dict[str, float] = {}
         self._respawning_at_stop: set[str] = set()
         self._startup_failure = False  # a node failed at its first start: the session failed
+        self.killed: list[str] = []  # nodes that ignored SIGINT and SIGTERM at the stop and got SIGKILL
         self._stop_reason = ""
 
     def start(self) -> None:
@@ -310,7 +314,7 @@ class Supervisor:
 
     def exit_code(self) -> int:
         failed = {n: c for n, c in self.returncodes.items()
-                  if c not in (0, -signal.SIGINT, -signal.SIGTERM) and n not in self._respawning_at_stop}
+                  if c not in CLEAN_EXITS and n not in self._respawning_at_stop}
         if self._startup_failure:
             return 1
         if self._stop_reason.startswith(("timeout", "signal")):
@@ -318,17 +322,22 @@ class Supervisor:
         return 1 if failed else 0
 
     def stop(self) -> None:
-        """SIGINT every running node, then SIGTERM, then SIGKILL, each after the grace period."""
+        """SIGINT every running node, then SIGTERM, each given the grace period; then a stack dump and SIGKILL."""
         # a node that died and waits for its respawn has had its death handled (`deaths`): not a failure at the end
         self._respawning_at_stop |= set(self._respawn_at)
         self._respawn_at.clear()
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+        for sig in (signal.SIGINT, signal.SIGTERM, STACK_DUMP_SIGNAL, signal.SIGKILL):
             running = {n: p for n, p in self.procs.items() if p.poll() is None}
             if not running:
                 break
+            if sig == signal.SIGKILL:
+                self.killed = sorted(running)
+            if sig == STACK_DUMP_SIGNAL:
+                self.log(f"{', '.join(sorted(running))} ignored SIGINT and SIGTERM for {2 * self.grace_s:g} s: "
+                         f"killing; every thread's stack is in the log")
             for proc in running.values():
                 proc.send_signal(sig)
-            deadline = time.monotonic() + self.grace_s
+            deadline = time.monotonic() + (STACK_DUMP_WAIT_S if sig == STACK_DUMP_SIGNAL else self.grace_s)
             while time.monotonic() < deadline and any(p.poll() is None for p in running.values()):
                 time.sleep(0.05)
         for name, proc in self.procs.items():

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rlt.app.launch import LAUNCH_DIR, Supervisor, load_session, plan, private_domain
+from rlt.app.launch import CLEAN_EXITS, LAUNCH_DIR, Supervisor, load_session, plan, private_domain
 from rlt.app.report import evaluation_stats, paired_bootstrap, throughput_ratio
 from rlt.app.session import keep_previous_run, session_params
 from rlt.config import Config
@@ -33,6 +33,7 @@ from rlt.sim.episode_log import read_episode_log
 SESSION = "rehearsal"
 LOCKSTEP_SUMMARY = LAUNCH_DIR.parent / "docs" / "headline_summary.json"  # the README table's session summary
 WHOLE_RUN = 1_000_000  # latency samples kept per stage: every chunk of the run, for an exact p99
+SAVES_AT_STOP = {"learner", "recorder"}  # nodes that write their results while stopping: a kill loses them
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +74,7 @@ class Rehearsal:
         self.cfg = cfg
         self.out = Path(cfg.out_dir).resolve()
         self.timings: dict[str, float] = {}
+        self.forced_stops: dict[str, list[str]] = {}  # phase -> nodes that needed SIGKILL after the judge was done
 
     def _launch(self, phase: str, model: Path, overrides: dict[str, dict[str, Any]], nodes: set[str]) -> Path:
         """One launch of the rehearsal session with `nodes` only; returns its diagnostics folder."""
@@ -87,7 +89,11 @@ class Rehearsal:
         supervisor = Supervisor(launches, self.out / "logs" / phase)
         code = supervisor.run()
         self.timings[f"{phase}_s"] = round(time.monotonic() - t0, 1)
-        if code != 0:
+        if code != 0 and only_wedged_at_stop(supervisor):
+            self.forced_stops[phase] = supervisor.killed
+            print(f"[realtime] warning: {phase}: {', '.join(supervisor.killed)} ignored SIGINT and SIGTERM after the "
+                  f"phase ended and was killed; its stack is in its log in {self.out / 'logs' / phase}", flush=True)
+        elif code != 0:
             raise RuntimeError(f"{phase} failed: {supervisor.stop_reason}, exit codes {supervisor.returncodes}; "
                                f"see {self.out / 'logs' / phase}")
         return dumps
@@ -152,9 +158,18 @@ class Rehearsal:
         base, rlt = self.evaluate(model, "base"), self.evaluate(model, "rlt")
         summary = summarize(train, base, rlt)
         summary |= {"config": self.cfg.to_dict(), "model": str(model), "wall_s": round(time.monotonic() - t0, 1),
-                    **self.timings, "cpu_count": os.cpu_count()}
+                    **self.timings, "cpu_count": os.cpu_count(), "forced_stops": self.forced_stops}
         (self.out / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
         return summary
+
+
+def only_wedged_at_stop(supervisor: Supervisor) -> bool:
+    """True when a phase's only failure is a node with nothing left to save that hung in its shutdown after the
+    judge ended the phase (every episode logged): the run is kept, with a warning, not thrown away."""
+    killed = set(supervisor.killed)
+    others_clean = all(c in CLEAN_EXITS for n, c in supervisor.returncodes.items() if n not in killed)
+    ended = supervisor.stop_reason == "sim_arm exited with 0"
+    return ended and bool(killed) and not killed & SAVES_AT_STOP and others_clean
 
 
 def read_reports(folder: Path) -> dict[str, dict[str, float]]:
@@ -244,6 +259,8 @@ def format_report(s: dict[str, Any]) -> str:
             if label.startswith("RLT"):
                 lines.append(f"  lockstep session (docs/headline_summary.json), {label}: {ratio:.2f}x "
                              f"(95 % CI {lo:.2f}-{hi:.2f})")
+    for phase, nodes in s.get("forced_stops", {}).items():
+        lines.append(f"  warning: {phase}: {', '.join(nodes)} killed at the stop (its log has the stack)")
     return "\n".join(lines)
 
 
