@@ -21,19 +21,20 @@ def describe(session_name: str) -> LaunchDescription:
     actions: list = [
         DeclareLaunchArgument(a.name, default_value=a.default, description=a.description) for a in session.arguments
     ]
-    actions += [_node(node) for node in session.nodes]
-    actions.append(_node(FOXGLOVE_BRIDGE, condition=IfCondition(LaunchConfiguration("foxglove"))))
+    base = [str(path) for path in session.base_params]  # under the session's own file, as `rlt launch` passes them
+    actions += [_node(node, base) for node in session.nodes]
+    actions.append(_node(FOXGLOVE_BRIDGE, base, condition=IfCondition(LaunchConfiguration("foxglove"))))
     return LaunchDescription(actions)
 
 
-def _node(node: NodeSpec, condition: IfCondition | None = None) -> Node:
+def _node(node: NodeSpec, base_params: list[str], condition: IfCondition | None = None) -> Node:
     env = {"OMP_NUM_THREADS": str(node.threads), "RLT_TORCH_THREADS": str(node.threads)} if node.threads else None
     return Node(
         package=PACKAGE,
         executable=node.executable,
         name=node.name,
         namespace=LaunchConfiguration("namespace"),
-        parameters=[LaunchConfiguration("params_file"), *([dict(node.params)] if node.params else [])],
+        parameters=[*base_params, LaunchConfiguration("params_file"), *([dict(node.params)] if node.params else [])],
         remappings=list(node.remap),
         additional_env=env,
         output="screen",

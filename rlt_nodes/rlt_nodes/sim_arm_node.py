@@ -88,7 +88,7 @@ class SimArmNode(Node):
         self.frames = 0
         self.episode_log = EpisodeLog(node_cfg.episode_log) if node_cfg.episode_log else None
         self.handoff: dict[int, tuple[int, int]] = {}  # episode -> (the executor's step, wall ns) at its HANDOFF
-        self.control_hz = sim_cfg.control_hz  # Hz: the executor's step rate (rehearsal.yaml keeps them equal)
+        self.control_hz = sim_cfg.control_hz  # Hz: the executor's step rate (the rehearsal's params keep them equal)
         self.since = (time.monotonic(), 0, 0)  # (wall s, stepped ns, skipped ns) at the last report
         self.get_logger().info(
             f"arm on {self.resolve_topic_name(node_cfg.controller_topic)} at {arm_cfg.control_hz:g} Hz, cameras "

@@ -82,10 +82,11 @@ def test_launch_file_and_runner_agree(name, monkeypatch, tmp_path):
     for node_kwargs, launch in zip(nodes, launches, strict=True):
         assert node_kwargs["package"] == "rlt_nodes"
         own = [dict(launch.node.params)] if launch.node.params else []
-        assert node_kwargs["parameters"] == ["$(params_file)", *own] and args["params_file"]["default_value"] == str(
-            session.params_file
-        )
-        assert launch.cmd[launch.cmd.index("--params-file") + 1] == str(session.params_file)
+        base = [str(path) for path in session.base_params]  # under the session's own file, in both
+        assert node_kwargs["parameters"] == [*base, "$(params_file)", *own]
+        assert args["params_file"]["default_value"] == str(session.params_file)
+        files = [launch.cmd[i + 1] for i, arg in enumerate(launch.cmd) if arg == "--params-file"]
+        assert files == [*base, str(session.params_file)]
         params = [launch.cmd[i + 1] for i, arg in enumerate(launch.cmd) if arg == "-p"]
         assert params == [f"{launch.node.name}:{k}:={param_text(v)}" for k, v in launch.node.params]
         assert (node_kwargs["on_exit"] is not None) == launch.node.required
@@ -134,8 +135,9 @@ def test_the_foxglove_flag_adds_exactly_the_bridge_to_any_session(tmp_path, monk
         assert with_bridge[:-1] == without and FOXGLOVE_BRIDGE.name not in {x.node.name for x in without}
         bridge = with_bridge[-1]
         assert bridge.node == FOXGLOVE_BRIDGE and not bridge.node.required  # a viewer never stops a session
+        files = tuple(a for path in session.layers() for a in ("--params-file", str(path)))
         assert bridge.cmd == (str(bin_dir / "foxglove_bridge"), "--ros-args", "-r", "__node:=foxglove_bridge",
-                              "-r", "__ns:=arm1", "--params-file", str(session.params_file))
+                              "-r", "__ns:=arm1", *files)
     overrides = {"foxglove_bridge": {"port": "8766"}}
     assert plan(load_session("sim"), overrides=overrides, foxglove=True)[-1].cmd[-2:] == (
         "-p", "foxglove_bridge:port:=8766")

@@ -69,10 +69,10 @@ def test_the_split_sessions_cover_the_robot_session():
     assert robot.params_file == split.params_file == learner.params_file
 
 
-# what launch/config/rehearsal.yaml may change of robot.yaml, by node and dotted parameter (a trailing ".*": the whole
+# what launch/config/rehearsal.yaml may set over robot.yaml, by node and dotted parameter (a trailing ".*": the whole
 # node): the hardware the simulated arm replaces, and where the learner keeps its state (sim data must never resume
 # into the robot's learner)
-REHEARSAL_HARDWARE = ("camera_front.*", "camera_wrist.*", "sim_arm.*", "learner.checkpoint_dir")
+REHEARSAL_HARDWARE = ("sim_arm.*", "learner.checkpoint_dir")
 
 
 def _flat(block: dict, prefix: str = "") -> dict[str, object]:
@@ -83,24 +83,21 @@ def _flat(block: dict, prefix: str = "") -> dict[str, object]:
     return out
 
 
-def test_the_rehearsal_differs_from_the_robot_only_in_hardware_fields():
-    files = {}
-    for name in ("robot", "rehearsal"):
-        with open(LAUNCH_DIR / "config" / f"{name}.yaml") as f:
-            files[name] = {f"{node}.{k}": v for node, block in yaml.safe_load(f).items()
-                           for k, v in _flat(block["ros__parameters"]).items()}
-    robot, rehearsal = files["robot"], files["rehearsal"]
-    differ = {k for k in robot.keys() | rehearsal.keys() if robot.get(k, "<absent>") != rehearsal.get(k, "<absent>")}
+def test_the_rehearsal_runs_the_robot_session_with_only_its_hardware_replaced():
+    session = load_session("rehearsal")
+    assert session.base_params == (LAUNCH_DIR / "config" / "robot.yaml",)  # every robot value, as the robot has it
+    with open(session.params_file) as f:
+        over = {f"{node}.{k}" for node, block in yaml.safe_load(f).items() for k in _flat(block["ros__parameters"])}
 
     def hardware(key: str) -> bool:
         return any(key.startswith(h[:-1]) if h.endswith(".*") else key == h for h in REHEARSAL_HARDWARE)
 
-    assert {k for k in differ if not hardware(k)} == set(), "rehearsal.yaml must keep robot.yaml's values"
-    assert any(k.startswith("sim_arm.") for k in differ) and "learner.checkpoint_dir" in differ
+    assert {k for k in over if not hardware(k)} == set(), "rehearsal.yaml may set only what the simulated arm replaces"
+    robot = load_session("robot").params()
+    assert session.params()["learner"]["ros__parameters"]["checkpoint_dir"] != robot["learner"]["ros__parameters"][
+        "checkpoint_dir"]
     # the session: the robot's nodes with the simulated arm in place of the cameras (and no gamepad reader)
     robot_nodes = {n.name: n for n in load_session("robot").nodes}
-    session = load_session("rehearsal")
-    assert session.params_file.name == "rehearsal.yaml"
     for node in session.nodes:
         assert node.name == "sim_arm" or node == robot_nodes[node.name], node
     assert set(robot_nodes) - {n.name for n in session.nodes} == {"camera_front", "camera_wrist", "joystick"}
@@ -113,8 +110,7 @@ def test_the_simulated_arm_serves_what_the_robot_nodes_expect():
     from rlt.sim.arm import ArmConfig, JudgeConfig, SimArm
     from rlt.sim.config import SimConfig
 
-    with open(LAUNCH_DIR / "config" / "rehearsal.yaml") as f:
-        doc = yaml.safe_load(f)
+    doc = load_session("rehearsal").params()  # robot.yaml with rehearsal.yaml over it, as the nodes read them
     arm = doc["sim_arm"]["ros__parameters"]
     sim = SimConfig.from_dict(arm["sim"])
     ArmConfig.from_dict(arm["arm"])

@@ -135,3 +135,18 @@ def test_the_scripted_human_reads_the_teleop_nodes_mapping_parameter():
     from rlt_nodes import sim_human_node, teleop_node
 
     assert sim_human_node.MappingConfig is teleop_node.MappingConfig  # one default for both nodes
+
+
+def test_a_layered_session_reaches_the_node_as_its_merged_params(ros, tmp_path):
+    """A session with base params (the rehearsal: robot.yaml, rehearsal.yaml over it) passes one --params-file per
+    layer; rcl merges them value by value, the later winning, exactly as Session.params() reports."""
+    from rlt.app.launch import load_session
+
+    session = load_session("rehearsal")
+    files = [a for path in session.layers() for a in ("--params-file", str(path))]
+    node = ros.node("learner", cli_args=["--ros-args", *files], automatically_declare_parameters_from_overrides=True)
+    merged = session.params()
+    learner = merged["learner"]["ros__parameters"]
+    assert node.get_parameter("checkpoint_dir").value == learner["checkpoint_dir"] == "runs/rehearsal/learner"
+    assert node.get_parameter("checkpoint_every_s").value == learner["checkpoint_every_s"]  # robot.yaml's, kept
+    assert node.get_parameter("rl.chunk_len").value == merged["/**"]["ros__parameters"]["rl"]["chunk_len"]

@@ -1,5 +1,5 @@
 """The rehearsal: the robot session's own nodes (chunk_executor, vla with a tiny model, actor in base mode, started
-with the rehearsal session's command lines and launch/config/rehearsal.yaml) against sim_arm on the wall clock. The
+with the rehearsal session's command lines and parameters) against sim_arm on the wall clock. The
 judge starts episodes, the arm follows the executed chunks, and the judge ends an episode."""
 
 from __future__ import annotations
@@ -12,12 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from rlt_msgs.msg import EpisodeEvent
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from trajectory_msgs.msg import JointTrajectory
 
-from rlt.app.launch import LAUNCH_DIR, load_session, plan, write_params
+from rlt.app.launch import load_session, plan, write_params
 from rlt.robot.executor import SIM_JOINTS, Command
 from rlt.types import Event
 from rlt_nodes import convert, qos
@@ -28,9 +27,9 @@ NODES = ("sim_arm", "chunk_executor", "vla", "actor")
 
 
 def _params(tmp: Path, model: Path) -> Path:
-    """launch/config/rehearsal.yaml with the tiny model and sizes, the VLA alone, short judged episodes; every node
-    writes its /diagnostics report to tmp/diagnostics."""
-    params = yaml.safe_load((LAUNCH_DIR / "config" / "rehearsal.yaml").read_text())
+    """The rehearsal session's parameters (robot.yaml, rehearsal.yaml over it) with the tiny model and sizes, the
+    VLA alone, short judged episodes; every node writes its /diagnostics report to tmp/diagnostics."""
+    params = load_session("rehearsal").params()
     params["/**"]["ros__parameters"]["model_path"] = str(model)
     params["/**"]["ros__parameters"]["diagnostics"] = {"dump_dir": str(tmp / "diagnostics")}
     params["/**"]["ros__parameters"]["rl"]["chunk_len"] = 4  # the tiny VLA's H is 6

@@ -1,8 +1,8 @@
 """Sessions: which nodes run with which parameters, and a process supervisor that runs them without `ros2 launch`.
 
 `launch/sessions.yaml` is the one source of truth: for each session (sim, robot, replay) it lists the nodes
-(executable, name, required, topic remappings), the parameter file (ROS 2 params YAML keyed by node name) and the
-launch arguments with descriptions. `launch/*.launch.py` builds launch_ros `Node`s from `load_session()`;
+(executable, name, required, topic remappings), the parameter file (ROS 2 params YAML keyed by node name; or files,
+each over the one before, as the rehearsal's hardware over robot.yaml) and the launch arguments with descriptions. `launch/*.launch.py` builds launch_ros `Node`s from `load_session()`;
 `rlt launch <session>` builds the same command lines with `plan()` and runs them as separate processes with
 `Supervisor`, which forwards Ctrl-C, stops every node when a required one exits, respawns the others with back-off
 when they die (as `ros2 launch`'s `respawn`), and returns non-zero when a node failed at the end. Both add
@@ -13,6 +13,7 @@ This module is pure Python (no rclpy): it only reads YAML and starts processes.
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import fcntl
 import os
@@ -58,18 +59,33 @@ class Argument:
 
 @dataclasses.dataclass(frozen=True)
 class Session:
-    """A named set of nodes plus their parameter file."""
+    """A named set of nodes plus their parameter file, over the files of `base_params` (each over the one before)."""
 
     name: str
     description: str
     params_file: Path
     nodes: tuple[NodeSpec, ...]
+    base_params: tuple[Path, ...] = ()  # e.g. the rehearsal's: robot.yaml, under rehearsal.yaml's hardware
+
+    def layers(self, params_file: Path | None = None) -> tuple[Path, ...]:
+        """The params files every node reads, the later winning; `params_file` replaces the session's own."""
+        return (*self.base_params, params_file or self.params_file)
+
+    def params(self, params_file: Path | None = None) -> dict:
+        """The parameters the nodes get from `layers(params_file)`, merged as rcl merges them (node -> values)."""
+        merged: dict = {}
+        for path in self.layers(params_file):
+            with open(path) as f:
+                merged = deep_merge(merged, yaml.safe_load(f) or {})
+        return merged
 
     @property
     def arguments(self) -> tuple[Argument, ...]:
         """The launch arguments every session takes (`rlt launch` has a flag of the same name for each)."""
+        over = f", over {', '.join(p.name for p in self.base_params)}" if self.base_params else ""
         return (
-            Argument("params_file", str(self.params_file), "ROS 2 params YAML for every node (keyed by node name)"),
+            Argument("params_file", str(self.params_file),
+                     f"ROS 2 params YAML for every node (keyed by node name{over})"),
             Argument("namespace", "", "ROS namespace of every node (one robot per namespace)"),
             Argument("foxglove", "false", "also run foxglove_bridge: a live view in Foxglove (ws://localhost:8765)"),
         )
@@ -89,15 +105,24 @@ def load_session(name: str, launch_dir: Path = LAUNCH_DIR) -> Session:
                         "params": tuple((n.get("params") or {}).items())})
             for n in raw["nodes"]
         )
-        params = launch_dir / raw["params"]
+        *base, params = (launch_dir / p for p in ([raw["params"]] if isinstance(raw["params"], str) else raw["params"]))
     except (KeyError, TypeError) as exc:
         raise ValueError(f"{path}: session {name!r} is malformed ({exc}); see the sim session for the format") from exc
     names = [n.name for n in nodes]
     if len(set(names)) != len(names):
         raise ValueError(f"{path}: session {name!r} has duplicate node names {names}")
-    if not params.is_file():
-        raise FileNotFoundError(f"{path}: session {name!r} names params file {params}, which does not exist")
-    return Session(name, raw.get("description", ""), params, nodes)
+    for file in (*base, params):
+        if not file.is_file():
+            raise FileNotFoundError(f"{path}: session {name!r} names params file {file}, which does not exist")
+    return Session(name, raw.get("description", ""), params, nodes, tuple(base))
+
+
+def deep_merge(base: dict, extra: Mapping) -> dict:
+    """`base` with `extra` merged in, nested mappings key by key, anything else replaced (a copy)."""
+    out = copy.deepcopy(base)
+    for key, value in extra.items():
+        out[key] = deep_merge(out.get(key, {}), value) if isinstance(value, Mapping) else value
+    return out
 
 
 def find_executable(executable: str) -> Path:
@@ -131,7 +156,8 @@ def plan(
 ) -> list[Launch]:
     """Command lines for every node: `<exe> --ros-args -r __node:=<name> --params-file <file> -p k:=v...`.
 
-    `params_file` replaces the session's own file (like the launch argument of the same name); `foxglove` adds
+    `params_file` replaces the session's own file, over its `base_params` (like the launch argument of the same
+    name); `foxglove` adds
     `FOXGLOVE_BRIDGE` after the session's nodes (like the launch argument `foxglove:=true`).
     """
     overrides = overrides or {}
@@ -148,7 +174,8 @@ def plan(
             cmd += ["-r", f"__ns:={namespace}"]
         for source, target in node.remap:
             cmd += ["-r", f"{source}:={target}"]
-        cmd += ["--params-file", str(params_file or session.params_file)]
+        for layer in session.layers(params_file):
+            cmd += ["--params-file", str(layer)]
         for key, value in [*((k, param_text(v)) for k, v in node.params), *overrides.get(node.name, {}).items()]:
             # node-scoped: a bare `-p key:=value` loses to the params file's entry under the node's name
             cmd += ["-p", f"{node.name}:{key}:={value}"]

@@ -8,7 +8,6 @@ side runs in the node processes.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import os
@@ -18,9 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from rlt.app.launch import Supervisor, load_session, plan, private_domain, write_params
+from rlt.app.launch import Supervisor, deep_merge, load_session, plan, private_domain, write_params
 from rlt.artifacts import digest
 from rlt.config import Config
 from rlt.seeds import EVALUATION, TRAINING
@@ -101,13 +98,6 @@ class SessionConfig(Config):
             self.fail("eval_episodes", str(err))
 
 
-def _deep_merge(base: dict, extra: Mapping) -> dict:
-    out = copy.deepcopy(base)
-    for key, value in extra.items():
-        out[key] = _deep_merge(out.get(key, {}), value) if isinstance(value, Mapping) else value
-    return out
-
-
 def _nest(values: Mapping[str, Any]) -> dict:
     """{'driver.mode': 'full'} -> {'driver': {'mode': 'full'}} (the nesting launch/config/*.yaml uses)."""
     out: dict = {}
@@ -122,12 +112,11 @@ def _nest(values: Mapping[str, Any]) -> dict:
 
 def session_params(overrides: Mapping[str, Mapping[str, Any]], path: Path, session: str = "sim",
                    params_file: Path | None = None) -> Path:
-    """The session's params YAML (or `params_file`) with per-node overrides {'node': {'ns.param': value}} merged in,
-    written to `path`."""
-    with open(params_file or load_session(session).params_file) as f:
-        params = yaml.safe_load(f)
+    """The session's parameters (its own file or `params_file`, over its base files) with per-node overrides
+    {'node': {'ns.param': value}} merged in, written to `path` as one file."""
+    params = load_session(session).params(params_file)
     for node, values in overrides.items():
-        params = _deep_merge(params, {node: {"ros__parameters": _nest(values)}})
+        params = deep_merge(params, {node: {"ros__parameters": _nest(values)}})
     return write_params(params, path)
 
 

@@ -46,7 +46,7 @@ class RealtimeConfig(Config):
     model_path: str = ""  # VLA + RL-token ONNX; "" = build or reuse the sim session's (artifacts/vla.onnx)
     out_dir: str = "runs/realtime"  # logs, episode logs, diagnostics reports, learner checkpoints, summary.json
     record: bool = False  # also run the session's bag recorder (off: 10 minutes of camera images are ~1 GB)
-    params_file: str = ""  # the session's parameters; "" = launch/config/rehearsal.yaml
+    params_file: str = ""  # the session's parameters, one file; "" = robot.yaml with rehearsal.yaml over it
     rl: tuple[str, ...] = ()  # "FIELD=VALUE" over the params file's rl block (actor and learner), e.g. "sigma=0.05"
 
     def validate(self) -> None:

@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=d.out_dir, help=f"output folder (default {d.out_dir})")
     parser.add_argument("--record", action="store_true", help="also run the session's bag recorder")
     overrides.add_set_argument(parser, SECTIONS, "rl.sigma=0.05",
-                               note="defaults are launch/config/rehearsal.yaml's (= robot.yaml's rl block)")
+                               note="defaults are the robot session's (launch/config/robot.yaml's rl block)")
 
 
 def run(args: argparse.Namespace) -> int:
