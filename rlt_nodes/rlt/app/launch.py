@@ -2,11 +2,12 @@
 
 `launch/sessions.yaml` is the one source of truth: for each session (sim, robot, replay) it lists the nodes
 (executable, name, required, topic remappings), the parameter file (ROS 2 params YAML keyed by node name; or files,
-each over the one before, as the rehearsal's hardware over robot.yaml) and the launch arguments with descriptions. `launch/*.launch.py` builds launch_ros `Node`s from `load_session()`;
-`rlt launch <session>` builds the same command lines with `plan()` and runs them as separate processes with
-`Supervisor`, which forwards Ctrl-C, stops every node when a required one exits, respawns the others with back-off
-when they die (as `ros2 launch`'s `respawn`), and returns non-zero when a node failed at the end. Both add
-`FOXGLOVE_BRIDGE`, a live view in Foxglove, to any session on request (`--foxglove`, `foxglove:=true`).
+each over the one before, as the rehearsal's hardware over robot.yaml) and the launch arguments with descriptions.
+`launch/*.launch.py` builds launch_ros `Node`s from `load_session()`; `rlt launch <session>` builds the same command
+lines with `plan()` and runs them as separate processes with `Supervisor`, which forwards Ctrl-C, stops every node
+when a required one exits, respawns the others with back-off when they die (as `ros2 launch`'s `respawn`), and
+returns non-zero when a node failed at the end. Both add `FOXGLOVE_BRIDGE`, a live view in Foxglove, to any session
+on request (`--foxglove`, `foxglove:=true`).
 This module is pure Python (no rclpy): it only reads YAML and starts processes.
 """
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("session", help="session name from launch/sessions.yaml (sim, robot, replay)")
-    parser.add_argument("--params-file", type=Path, help="ROS 2 params YAML replacing the session's own")
+    parser.add_argument("--params-file", type=Path, help="ROS 2 params YAML replacing the session's own"
+                        " (its last layer, over any base files)")
     parser.add_argument(
         "--set",
         action="append",
