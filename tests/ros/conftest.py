@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,6 +19,8 @@ import rclpy
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
+
+from rlt.app.launch import STACK_DUMP_SIGNAL
 
 
 class RosHarness:
@@ -95,6 +98,8 @@ class NodeProcess:
             try:
                 self.proc.wait(timeout=15)
             except Exception:
+                self.proc.send_signal(STACK_DUMP_SIGNAL)  # where it hung, into its log (rlt_nodes.runner)
+                time.sleep(1.0)
                 self.proc.kill()
         return self.proc.wait()
 
