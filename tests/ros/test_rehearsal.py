@@ -58,7 +58,9 @@ def _stall_and_resume(ros, procs, logs: Path, text, n_events, commands: list[tup
                            5, lambda v=victim: f"the executor naming the stopped {v}\n{text()}")
             line = next(x for x in executor_log.read_text().splitlines()[::-1] if "stall: " in x)
             silent_s = float(line.split(" silent for ")[1].split(" s ")[0])
-            assert period_s <= silent_s < period_s + 0.3, line  # noticed at one chunk period (+ the ticks' jitter)
+            # noticed after one chunk period, not before; the first tick past it is held with a fake clock in
+            # tests/core/test_robot_executor.py: here a loaded machine may skip the executor's ticks (1 s seen in CI)
+            assert period_s <= silent_s < period_s + 1.5, line
             noticed = time.monotonic()
             deadline = time.monotonic() + 2.5  # longer than max_chunk_age_s: what the victim held goes stale
             ros.spin_until(lambda d=deadline: time.monotonic() > d, 5, "the stall")
