@@ -195,6 +195,36 @@ def test_a_silent_producer_is_named_once_within_a_chunk_period_and_the_arm_resum
     assert sum(h.startswith("no fresh chunk") for h in rig.holds) == 2  # the hold itself: once per stall
 
 
+def test_a_stall_names_the_vla_when_it_stops_after_answering_a_replaced_request():
+    """The hand-off right after START replaces the start request: the VLA answered that one (the actor's chunk for it
+    is refused, no longer awaited) and then stopped. The silent topic is the one owing the request awaited now."""
+    rig = Rig()
+    rig.operator(Event.START)
+    start = rig.requests[-1]
+    rig.tick()
+    rig.operator(Event.HANDOFF)
+    rig.ex.on_vla_output(start.stamp_ns)
+    with pytest.raises(ChunkRejected):
+        rig.answer([[0.001, 0, 0, 0]] * 4, start)
+    stalls = [s for s in (rig.tick().stall for _ in range(6)) if s]
+    assert [s.split(" silent")[0] for s in stalls] == ["vla/output"], stalls
+
+
+def test_a_stall_is_renamed_when_the_renewed_request_shows_the_other_topic_silent():
+    """The VLA stopped while delivering its answer: the executor got it, the actor did not. The stall first names the
+    actor; the renewed request, unanswered by the VLA for a chunk period, renames it (the same stall, counted once)."""
+    rig = Rig()
+    rig.operator(Event.START)
+    rig.answer([[0.002, 0, 0, 0]] * 4)
+    rig.tick(4)
+    rig.ex.on_vla_output(rig.requests[-1].stamp_ns)
+    stalls = [s for s in (rig.tick().stall for _ in range(16)) if s]  # 0.8 s: the request is renewed at 0.5 s
+    assert [s.split(" silent for ")[0] for s in stalls] == ["action_chunk", "vla/output"], stalls
+    assert stalls[1].startswith("vla/output silent for 0.25 s") and rig.ex.stalls == 1
+    rig.answer([[0.0, 0.002, 0, 0]] * 4, delay_ms=0)
+    assert rig.tick().resumed == "vla/output is back: executing its chunk"
+
+
 def test_stale_joint_states_and_tracking_errors_hold():
     rig = Rig()
     rig.operator(Event.START)

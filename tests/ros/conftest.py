@@ -90,6 +90,13 @@ class NodeProcess:
         with open(self.log.name) as f:
             return f.read()
 
+    def stacks(self) -> str:
+        """The output with every thread's stack appended (rlt_nodes.runner's faulthandler): where a silent node is."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(STACK_DUMP_SIGNAL)
+            time.sleep(0.5)
+        return self.output()
+
     def stop(self) -> int:
         import signal
 
@@ -210,6 +217,13 @@ class LaunchedSession:
     def everything(self) -> str:
         return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}"
                          for p in sorted(self.log_dir.glob("*.log"))) + f"\n--- launch\n{self.output()}"
+
+    def stacks(self) -> str:
+        """The output with every thread's stack appended (rlt_nodes.runner's faulthandler): where a silent node is."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(STACK_DUMP_SIGNAL)
+            time.sleep(0.5)
+        return self.output()
 
     def stop(self) -> int:
         import signal

@@ -50,6 +50,9 @@ def _stall_and_resume(ros, procs, logs: Path, text, n_events, commands: list[tup
     executor_log = logs / "chunk_executor.log"
     period_s = 4 / 20.0  # C / control_hz: one chunk period
     for victim, topic in (("vla", "vla/output"), ("actor", "action_chunk")):
+        # a stall already running (a slow first answer on a loaded machine) would hide the one this stop causes
+        ros.spin_until(lambda: "stall: " not in executor_log.read_text().split("stall over:")[-1], 20,
+                       lambda v=victim: f"the session running chunks before stopping {v}\n{text()}")
         log = executor_log.read_text()
         before, stalls = log.count(f"stall over: {topic} is back"), log.count(f"stall: {topic} silent")
         procs[victim].send_signal(signal.SIGSTOP)
@@ -146,12 +149,13 @@ def test_the_robot_nodes_run_episodes_on_the_simulated_arm(ros, tmp_path, tiny_m
         assert end.detail.startswith("judge: "), end.detail  # the judge ended it, not the executor's own limit
         # the executor ran chunks (the tiny untrained VLA moves little, but it moves), and the arm followed them
         moving = [q for t, q in targets if t_start < t < t_end]
-        measured = [q for t, q in joints if t_start < t < t_end]
+        # the arm holds the last target after the end: 0.3 s to settle there, before the scene reset (0.5 s)
+        measured = [q for t, q in joints if t_start < t < t_end + 0.3]
         assert len(moving) > 10 and len(measured) > 100, (len(moving), len(measured), text())  # 20 Hz, 100 Hz
         commanded = moving[-1] - moving[0]
         followed = measured[-1] - measured[0]
         assert np.abs(commanded[:4]).max() > 2e-5, (commanded, text())
-        np.testing.assert_allclose(followed[:3], commanded[:3], atol=3e-4)  # m: within the servo lag
+        np.testing.assert_allclose(followed[:3], commanded[:3], atol=3e-4)  # m
         np.testing.assert_allclose(followed[3], commanded[3], atol=3e-3)  # rad
         assert frames["front"] > 30 and frames["wrist"] > 30 and frames["info"] > 30, frames
         ros.spin_until(lambda: "real time:" in (logs / "sim_arm.log").read_text(), 10, "the arm's report")

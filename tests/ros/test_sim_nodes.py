@@ -75,7 +75,7 @@ def test_driver_executes_chunks_and_camera_renders(ros, spawn):
     try:
         ros.spin_until(lambda: not missing(), 30, "images per request")
     except TimeoutError as exc:
-        raise AssertionError(f"{exc}: missing {missing()}\n{camera.output()}\n{driver.output()}") from exc
+        raise AssertionError(f"{exc}: missing {missing()}\n{camera.stacks()}\n{driver.output()}") from exc
     for cam in images:
         msg = images[cam][requests[1].stamp_ns]
         assert (msg.height, msg.width, msg.encoding) == (64, 64, "rgb8")

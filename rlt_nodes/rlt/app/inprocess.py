@@ -6,7 +6,7 @@ train for a budget of critical-phase sim time, then evaluate the base VLA and RL
 (common random numbers) — with the parameters of `launch/config/sim.yaml` (its `/**` rl block, and its sim_human and
 teleop blocks), so a result here is the session's settings measured 3-5x faster.
 The learner runs exactly UTD x the transitions received before the next chunk is chosen (the ROS session lets it
-lag by up to `learner_slack_updates`).
+lag by up to `actor.learner_slack_updates` of `launch/config/sim.yaml`).
 
 `state="oracle"` replaces z_rl by the simulator's true tip-to-hole offset (x, y over 2 mm, yaw over 0.02 rad): an
 upper bound that separates what the RL stage can do from what the RL token lets it see. It must not import rclpy.

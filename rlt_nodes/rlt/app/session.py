@@ -69,7 +69,6 @@ class SessionConfig(Config):
     train_mode: str = "critical"
     train_max_episodes: int = 3000  # safety cap: stop training even if the RL-data budget was not reached
     eval_episodes: int = 150  # per policy, on the first seeds of rlt.seeds.EVALUATION (common random numbers)
-    learner_slack_updates: int = 500  # the sim waits when the learner is this far behind UTD x data
     ablation: str = "none"  # one of ABLATIONS: the paper's ablations, run the same way as the full method
     token: str = "goal"  # RL state, one of TOKENS: the token's goal entries, or the plain token (the whole z_rl)
     # who may take over in training, one of OPERATORS: "noisy" (the sim's scripted operator, session sim_human,
@@ -364,11 +363,7 @@ class SimSession:
                 "driver.critical_budget_s": 60.0 * self.cfg.rl_minutes,
                 "driver.episodes": self.cfg.train_max_episodes,
             },
-            "actor": {
-                "actor.mode": "train",
-                "actor.learner_slack_updates": self.cfg.learner_slack_updates,
-                **rl,
-            },
+            "actor": {"actor.mode": "train", **rl},
             "learner": {"checkpoint_dir": str(self._learner_dir(run)), **rl},
             **({"sim_human": human} if human else {}),
         }

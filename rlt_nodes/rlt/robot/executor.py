@@ -309,19 +309,24 @@ class ChunkExecutor(ProtocolDriver):
         return Command(positions, velocities, self.dt * np.arange(1, len(points) + 1))
 
     def _check_liveness(self, out: ExecutorOutput, now_ns: int) -> None:
-        """A request unanswered for one chunk period is a stall, reported once, naming the silent topic."""
+        """A request unanswered for one chunk period is a stall, reported once, naming the silent topic; while it
+        lasts, a renewed request unanswered for a period names again if the silent topic changed (a VLA stopped
+        mid-delivery: the executor got its answer, the actor did not, and the next request shows the VLA silent)."""
         pending = self.protocol.pending
         if pending is not None and self._waiting_since is None:
             self._waiting_since = pending.stamp_ns
-        if self._waiting_since is None or self.stalled:
+        if self._waiting_since is None or (self.stalled and pending is None):
             return
-        age_s = (now_ns - self._waiting_since) * 1e-9
-        if age_s > self.chunk_period_s:
-            vla_answered = self._vla_answered >= self._waiting_since
-            self.stalled = "action_chunk" if vla_answered else "vla/output"
-            self.stalls += 1
-            out.stall = (f"{self.stalled} silent for {age_s:.2f} s (> one chunk period, {self.chunk_period_s:g} s): "
-                         + ("the VLA answered, the actor did not" if vla_answered else "the VLA has not answered"))
+        since = self._waiting_since if pending is None or not self.stalled else pending.stamp_ns
+        age_s = (now_ns - since) * 1e-9
+        vla_answered = self._vla_answered >= (self._waiting_since if pending is None else pending.stamp_ns)
+        silent = "action_chunk" if vla_answered else "vla/output"
+        if age_s <= self.chunk_period_s or silent == self.stalled:
+            return
+        self.stalls += not self.stalled  # a renamed stall is the same stall
+        self.stalled = silent
+        out.stall = (f"{silent} silent for {age_s:.2f} s (> one chunk period, {self.chunk_period_s:g} s): "
+                     + ("the VLA answered, the actor did not" if vla_answered else "the VLA has not answered"))
 
     def _hold(self, out: ExecutorOutput, reason: str, key: str = "") -> ExecutorOutput:
         """Stop at the current target; the stop point is sent once per hold `key` (default: the reason itself; a
