@@ -55,8 +55,8 @@ def test_executor_respects_limits_and_holds_when_chunks_stop(ros, spawn):
     node = arm.node
     requests: list[ChunkRequest] = []
     events = []
-    node.create_subscription(ChunkRequest, "chunk_request", requests.append, qos.CONTROL)
-    node.create_subscription(EpisodeEvent, "episode/events", lambda m: events.append(m.event), qos.EVENTS)
+    subs = [node.create_subscription(ChunkRequest, "chunk_request", requests.append, qos.CONTROL),
+            node.create_subscription(EpisodeEvent, "episode/events", lambda m: events.append(m.event), qos.EVENTS)]
     reports: list[DiagnosticStatus] = []
     node.create_subscription(DiagnosticArray, "/diagnostics", lambda m: reports.extend(m.status), 10)
     chunks = node.create_publisher(ActionChunk, "action_chunk", qos.CONTROL)
@@ -65,7 +65,7 @@ def test_executor_respects_limits_and_holds_when_chunks_stop(ros, spawn):
         lambda: (
             chunks.get_subscription_count()
             and operator.get_subscription_count()
-            and node.count_publishers("chunk_request")
+            and all(s.get_publisher_count() for s in subs)  # matched, not only in the graph
             and arm.pub.get_subscription_count()
         ),
         30,

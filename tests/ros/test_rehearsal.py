@@ -85,19 +85,16 @@ def _stall_and_resume(ros, procs, logs: Path, text, n_events, commands: list[tup
 def test_the_robot_nodes_run_episodes_on_the_simulated_arm(ros, tmp_path, tiny_model):
     node = ros.node("observer")
     events: list[tuple[float, EpisodeEvent]] = []
-    joints: list[tuple[float, np.ndarray]] = []
-    targets: list[tuple[float, np.ndarray]] = []
+    joints: list[tuple[int, np.ndarray]] = []  # (the arm's stamp ns, positions): free of this process's backlog
     commands: list[tuple[float, Command]] = []
     frames = {"front": 0, "wrist": 0, "info": 0}
     node.create_subscription(EpisodeEvent, "episode/events", lambda m: events.append((time.monotonic(), m)),
                              qos.EVENTS)
     node.create_subscription(JointState, "joint_states", lambda m: joints.append(
-        (time.monotonic(), convert.joint_state_from_msg(m, SIM_JOINTS)[0])), qos.SENSOR)
+        (convert.stamp_to_ns(m.header.stamp), convert.joint_state_from_msg(m, SIM_JOINTS)[0])), qos.SENSOR)
 
     def on_command(msg: JointTrajectory) -> None:
-        command = convert.joint_trajectory_from_msg(msg)[1]
-        targets.append((time.monotonic(), command.positions[0]))
-        commands.append((time.monotonic(), command))
+        commands.append((time.monotonic(), convert.joint_trajectory_from_msg(msg)[1]))
 
     node.create_subscription(JointTrajectory, "joint_trajectory_controller/joint_trajectory", on_command, qos.CONTROL)
 
@@ -144,19 +141,23 @@ def test_the_robot_nodes_run_episodes_on_the_simulated_arm(ros, tmp_path, tiny_m
         ros.spin_until(lambda: Event.START in kinds(episode + 1), 20, lambda: f"the next START\n{text()}")
         assert all(p.poll() is None for p in procs.values()), text()
 
-        (t_start, _), = [(t, m) for t, m in events if m.episode_id == episode and m.event == Event.START]
-        (t_end, end), = [(t, m) for t, m in events if m.episode_id == episode and Event(m.event) in ends]
+        (start,) = [m for _, m in events if m.episode_id == episode and m.event == Event.START]
+        (end,) = [m for _, m in events if m.episode_id == episode and Event(m.event) in ends]
         assert end.detail.startswith("judge: "), end.detail  # the judge ended it, not the executor's own limit
-        # the executor ran chunks (the tiny untrained VLA moves little, but it moves), and the arm followed them
-        moving = [q for t, q in targets if t_start < t < t_end]
-        # the arm holds the last target after the end: 0.3 s to settle there, before the scene reset (0.5 s)
-        measured = [q for t, q in joints if t_start < t < t_end + 0.3]
-        assert len(moving) > 10 and len(measured) > 100, (len(moving), len(measured), text())  # 20 Hz, 100 Hz
-        commanded = moving[-1] - moving[0]
-        followed = measured[-1] - measured[0]
-        assert np.abs(commanded[:4]).max() > 2e-5, (commanded, text())
-        np.testing.assert_allclose(followed[:3], commanded[:3], atol=3e-4)  # m
-        np.testing.assert_allclose(followed[3], commanded[3], atol=3e-3)  # rad
+        # the executor ran chunks (the tiny untrained VLA moves little, but it moves), and the arm followed them to
+        # the stop point the executor sent at the end. By the arm's and the executor's stamps (one wall clock), not by
+        # when this loaded process got the messages: the arm settles for 0.4 s before the scene reset (0.5 s after
+        # the end reaches it)
+        start_ns, end_ns = (convert.stamp_to_ns(m.header.stamp) for m in (start, end))
+        measured = [q for t, q in joints if start_ns < t < end_ns + 0.4e9]
+        assert sum(len(c.positions) > 1 for _, c in commands) > 10 and len(measured) > 100, text()  # 20 Hz, 100 Hz
+        rest = measured[-1]
+        stops = np.array([c.positions[0] for _, c in commands if len(c.positions) == 1])
+        # x, y and yaw (z rests on the board where the peg touches it, a contact the position servo cannot push through)
+        axes = [0, 1, 3]
+        nearest = stops[np.argmin(np.abs(stops[:, axes] - rest[axes]).max(axis=1))]
+        np.testing.assert_allclose(rest[axes], nearest[axes], atol=2e-5)  # m, m, rad: the servo reaches its target
+        assert np.abs(nearest[axes] - measured[0][axes]).max() > 1e-4, (nearest, measured[0])  # moved, m or rad
         assert frames["front"] > 30 and frames["wrist"] > 30 and frames["info"] > 30, frames
         ros.spin_until(lambda: "real time:" in (logs / "sim_arm.log").read_text(), 10, "the arm's report")
         _stall_and_resume(ros, procs, logs, text, lambda: len(events), commands)

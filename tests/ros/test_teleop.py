@@ -20,13 +20,14 @@ pytestmark = pytest.mark.ros
 def test_teleop_node_maps_joy_to_human_chunks_and_events(ros, spawn):
     node = ros.node("gamepad")
     chunks, events = [], []
-    node.create_subscription(ActionChunk, "human/action_chunk", lambda m: chunks.append(convert.chunk_from_msg(m)),
-                             qos.CONTROL)
-    node.create_subscription(EpisodeEvent, "teleop/events", lambda m: events.append(convert.event_from_msg(m)),
-                             qos.CONTROL)
+    subs = [node.create_subscription(ActionChunk, "human/action_chunk",
+                                     lambda m: chunks.append(convert.chunk_from_msg(m)), qos.CONTROL),
+            node.create_subscription(EpisodeEvent, "teleop/events", lambda m: events.append(convert.event_from_msg(m)),
+                                     qos.CONTROL)]
     pub = node.create_publisher(Joy, "joy", qos.JOY)
     spawn("teleop", {"mapping": "ps4", "rl.chunk_len": 5, "rl.stride": 5, "teleop.rate_hz": 1.0})
-    ros.spin_until(lambda: pub.get_subscription_count() > 0 and node.count_publishers("teleop/events") > 0, 30,
+    # matched both ways: the first event is sent once, so it is lost if this node's reader is not matched yet
+    ros.spin_until(lambda: pub.get_subscription_count() > 0 and all(s.get_publisher_count() > 0 for s in subs), 30,
                    "the teleop node")
     held = [0] * 13
     held[4] = 1  # L1: the dead-man of the ps4 mapping
